@@ -1,0 +1,1 @@
+"""Commands: one module per command, each with ``main(argv=None) -> exit status``."""

@@ -1,0 +1,30 @@
+"""``python3 -m cjc.cli.install --root DIR``: install the engine and its commands on a node."""
+
+import sys
+
+from ..install import install_engine
+from .common import Parser, layout_of, run
+
+PROG = "cjc-install"
+
+
+def _body(argv):
+    parser = Parser(PROG, "Install the cjc engine, its commands and the documented tree.")
+    parser.add_argument("--python", default=sys.executable,
+                        help="interpreter the commands run with (needs psutil); default: this one")
+    parser.add_argument("--local-machine-id", type=int, default=100,
+                        help="machine ID of the local site, used when it has none yet (default 100)")
+    args = parser.parse_args(argv)
+    changed = install_engine(layout_of(args), args.python, args.local_machine_id)
+    print("%s: %d path(s) changed under %s" % (PROG, len(changed), layout_of(args).root))
+    for path in changed:
+        print("  " + path)
+    return 0
+
+
+def main(argv=None):
+    return run(PROG, _body, sys.argv[1:] if argv is None else argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

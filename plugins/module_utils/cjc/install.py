@@ -1,0 +1,95 @@
+"""Install the engine on a node: the package, the commands at their documented paths,
+the documented directory tree and the local site's identity.
+
+Idempotent by content: a second run changes nothing and says so. Used by
+``make install-engine ROOT=DIR`` and by the ``cjc.cluster.engine`` role.
+"""
+
+import filecmp
+import os
+import shutil
+
+from .fileio import write_atomic
+from .sites import read_siteinfo, siteinfo_text
+
+PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+# documented path -> command module under cli/
+COMMANDS = {
+    "/usr/lib/nqs/cluster/cjcmksite": "cjcmksite",
+    "/usr/lib/nqs/cluster/cjcls": "cjcls",
+}
+
+DIRECTORIES = ("/usr/lib/nqs", "/usr/lib/nqs/cluster", "/usr/lib/nqs/rc", "/usr/lib/nqs/etc",
+               "/usr/lib/nqs/lib", "/usr/spool/nqs", "/usr/spool/nqs/run", "/usr/spool/nqs/log",
+               "/usr/spool/nqs/output", "/usr/spool/nqs/private", "/usr/bin")
+
+WRAPPER = """#!{python}
+# {documented}: a command of the cjc engine ({lib}/cjc). Installed by cjc; do not edit.
+import sys
+sys.path.insert(0, {lib!r})
+from cjc.cli.{module} import main
+sys.exit(main())
+"""
+
+
+def _ensure_dir(path, changed):
+    if not os.path.isdir(path):
+        os.makedirs(path)
+        changed.append(path)
+    if os.stat(path).st_mode & 0o7777 != 0o755:
+        os.chmod(path, 0o755)
+        changed.append(path)
+
+
+def _ensure_file(path, text, mode, changed):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            same = handle.read() == text
+    except (FileNotFoundError, UnicodeDecodeError):
+        same = False
+    if not same:
+        write_atomic(path, text, mode)
+        changed.append(path)
+    if os.stat(path).st_mode & 0o7777 != mode:
+        os.chmod(path, mode)
+        changed.append(path)
+
+
+def _sync_package(source, target, changed):
+    """Make ``target`` an exact copy of the package's ``.py`` files."""
+    _ensure_dir(target, changed)
+    wanted = set()
+    for entry in sorted(os.listdir(source)):
+        src = os.path.join(source, entry)
+        dst = os.path.join(target, entry)
+        if os.path.isdir(src) and os.path.exists(os.path.join(src, "__init__.py")):
+            wanted.add(entry)
+            _sync_package(src, dst, changed)
+        elif entry.endswith(".py"):
+            wanted.add(entry)
+            if not (os.path.isfile(dst) and filecmp.cmp(src, dst, shallow=False)):
+                shutil.copyfile(src, dst)
+                changed.append(dst)
+            if os.stat(dst).st_mode & 0o7777 != 0o644:
+                os.chmod(dst, 0o644)
+    for entry in os.listdir(target):
+        path = os.path.join(target, entry)
+        if entry not in wanted and entry != "__pycache__":
+            shutil.rmtree(path) if os.path.isdir(path) else os.unlink(path)
+            changed.append(path)
+
+
+def install_engine(layout, python, local_machine_id=None):
+    """Install onto ``layout``; returns the list of paths changed (empty: nothing to do)."""
+    changed = []
+    for directory in DIRECTORIES:
+        _ensure_dir(layout.path(directory), changed)
+    lib = layout.engine_lib
+    _sync_package(PACKAGE_DIR, os.path.join(lib, "cjc"), changed)
+    for documented, module in sorted(COMMANDS.items()):
+        text = WRAPPER.format(python=python, documented=documented, lib=lib, module=module)
+        _ensure_file(layout.path(documented), text, 0o755, changed)
+    if read_siteinfo(layout.spool) is None and local_machine_id is not None:
+        _ensure_file(os.path.join(layout.spool, "siteinfo"), siteinfo_text(int(local_machine_id)), 0o644, changed)
+    return changed

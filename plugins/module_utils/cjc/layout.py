@@ -1,0 +1,62 @@
+"""Where everything lives: every documented absolute path under one root prefix.
+
+SPEC §2.1: the install layout is fixed (``/usr/lib/nqs``, ``/usr/spool/nqs``, ...),
+but every path resolves under a root prefix (default ``/``) so several "nodes" can
+live on one machine and tests never write to the real ``/usr``. The prefix comes
+from ``--root DIR``, else the ``CJC_ROOT`` environment variable, else ``/``.
+
+Cluster-site DB paths given by the operator (``/mnt/jobdb``) are *not* prefixed:
+they name the shared disk as the node sees it.
+"""
+
+import os
+
+ROOT_ENV = "CJC_ROOT"
+
+NQS_LIB = "/usr/lib/nqs"
+CLUSTER_BIN = "/usr/lib/nqs/cluster"
+COMMON_DAEMON_CONF = "/usr/lib/nqs/rc/daemon.conf"
+LOCAL_DAEMON_CONF = "/usr/lib/nqs/daemon.conf"
+LOCAL_SITE_CONF = "/usr/lib/nqs/etc/site.conf"
+ENGINE_LIB = "/usr/lib/nqs/lib"
+SPOOL = "/usr/spool/nqs"
+USER_BIN = "/usr/bin"
+
+
+class Layout:
+    """The documented paths of one node, resolved under ``root``."""
+
+    def __init__(self, root="/"):
+        if not root or not os.path.isabs(root):
+            raise ValueError("root prefix must be an absolute path, got %r" % (root,))
+        self.root = os.path.normpath(root)
+
+    def path(self, documented):
+        """``/usr/lib/nqs/x`` -> ``<root>/usr/lib/nqs/x``."""
+        return os.path.join(self.root, documented.lstrip("/"))
+
+    def unprefixed(self, real_path):
+        """The documented form of a path under the root (for messages and listings)."""
+        if self.root == "/":
+            return real_path
+        rel = os.path.relpath(real_path, self.root)
+        return real_path if rel.startswith("..") else "/" + rel
+
+    nqs_lib = property(lambda self: self.path(NQS_LIB))
+    cluster_bin = property(lambda self: self.path(CLUSTER_BIN))
+    common_daemon_conf = property(lambda self: self.path(COMMON_DAEMON_CONF))
+    local_daemon_conf = property(lambda self: self.path(LOCAL_DAEMON_CONF))
+    local_site_conf = property(lambda self: self.path(LOCAL_SITE_CONF))
+    engine_lib = property(lambda self: self.path(ENGINE_LIB))
+    spool = property(lambda self: self.path(SPOOL))
+    user_bin = property(lambda self: self.path(USER_BIN))
+
+    def __repr__(self):
+        return "Layout(%r)" % self.root
+
+
+def layout_from(root_option=None, environ=None):
+    """The layout chosen by ``--root``, else ``$CJC_ROOT``, else ``/``."""
+    environ = os.environ if environ is None else environ
+    root = root_option or environ.get(ROOT_ENV) or "/"
+    return Layout(os.path.abspath(root))
