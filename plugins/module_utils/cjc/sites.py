@@ -177,3 +177,18 @@ def check_db_path_syntax(db_path):
         raise SiteError("site DB path %r is not allowed: use an absolute path below a mount point, "
                         "made of letters, digits and . _ + - /" % (db_path,))
     return normal
+
+
+LOCAL = "local"
+
+
+def open_site(layout, spec):
+    """The Site named by a daemon's ``--site`` argument: ``local`` or a cluster DB path."""
+    if spec == LOCAL:
+        site = local_site(layout)
+    else:
+        site = cluster_site(check_db_path_syntax(spec))
+    if not site.available:
+        raise SiteError("no site database at %s (missing %s/siteinfo): is the disk mounted, was the "
+                        "site made with cjcmksite?" % (site.db_path, site.spool))
+    return site
