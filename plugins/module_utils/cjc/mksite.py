@@ -142,6 +142,10 @@ def make_site(layout, plan, report=print):
         fsync_dir(plan.db_path)
         report("Phase %d: Register the site: %s -> %s." % (number + 1, layout.unprefixed(plan.link), plan.db_path))
         register_link(plan.link, plan.db_path)
+    except OSError as err:
+        _undo(plan, work, installed, made_etc, made_db)
+        raise SiteError("could not make the site database in %s: %s; nothing was left behind"
+                        % (plan.db_path, err))
     except BaseException:
         _undo(plan, work, installed, made_etc, made_db)
         raise

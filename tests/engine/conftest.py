@@ -1,0 +1,105 @@
+"""Fixtures for engine tests: a node root with the engine installed, network namespaces.
+
+The engine package is imported from the source tree (``plugins/module_utils``) so the
+tests exercise exactly what AnsiballZ ships and what the installer copies.
+"""
+
+import os
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(REPO, "plugins", "module_utils"))
+
+from cjc.install import install_engine  # noqa: E402
+from cjc.layout import Layout  # noqa: E402
+
+
+@pytest.fixture
+def node_root(tmp_path):
+    """A fresh node root with the engine installed (local site machine ID 100)."""
+    root = tmp_path / "root"
+    root.mkdir()
+    layout = Layout(str(root))
+    install_engine(layout, sys.executable, 100)
+    return layout
+
+
+class Netns:
+    """A network namespace made by a test: run commands inside it."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def run(self, argv, env=None, check=False, timeout=60, **kwargs):
+        full_env = dict(os.environ, **(env or {}))
+        return subprocess.run(["ip", "netns", "exec", self.name] + list(argv), env=full_env,
+                              capture_output=True, text=True, check=check, timeout=timeout, **kwargs)
+
+    def popen(self, argv, env=None, **kwargs):
+        full_env = dict(os.environ, **(env or {}))
+        return subprocess.Popen(["ip", "netns", "exec", self.name] + list(argv), env=full_env, **kwargs)
+
+
+def _ip(*args):
+    subprocess.run(["ip"] + list(args), check=True, capture_output=True)
+
+
+@pytest.fixture
+def netns():
+    """Factory: ``netns(addresses=["10.192.18.10/24"], hosts="...")`` -> Netns.
+
+    Addresses go on one end of a veth pair inside the namespace (this kernel has no
+    ``dummy`` module); ``hosts`` becomes the namespace's /etc/hosts via
+    /etc/netns/<name>/hosts. Everything is removed after the test.
+    """
+    made = []
+
+    def make(addresses=(), hosts="127.0.0.1 localhost\n"):
+        name = "cjct-" + uuid.uuid4().hex[:8]
+        _ip("netns", "add", name)
+        made.append(name)
+        _ip("-n", name, "link", "set", "lo", "up")
+        if addresses:
+            _ip("link", "add", "site0", "netns", name, "type", "veth", "peer", "name", "peer0", "netns", name)
+            for address in addresses:
+                _ip("-n", name, "addr", "add", address, "dev", "site0")
+            _ip("-n", name, "link", "set", "site0", "up")
+            _ip("-n", name, "link", "set", "peer0", "up")
+        os.makedirs("/etc/netns/" + name, exist_ok=True)
+        with open("/etc/netns/%s/hosts" % name, "w") as handle:
+            handle.write(hosts)
+        return Netns(name)
+
+    yield make
+    for name in made:
+        pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True).stdout.split()
+        for pid in pids:
+            try:
+                os.kill(int(pid), 9)
+            except ProcessLookupError:
+                pass
+        subprocess.run(["ip", "netns", "del", name], capture_output=True)
+        subprocess.run(["rm", "-rf", "/etc/netns/" + name])
+
+
+SITE_HOSTS = ("127.0.0.1 localhost\n"
+              "10.192.18.10 testsite.example.com testsite\n"
+              "10.192.18.11 othersite.example.com othersite\n"
+              "10.192.18.12 split.example.com\n"
+              "10.192.18.99 elsewhere.example.com\n")
+
+
+@pytest.fixture
+def site_ns(netns):
+    """A namespace holding 10.192.18.10-12 with the site names of SITE_HOSTS."""
+    return netns(["10.192.18.10/24", "10.192.18.11/24", "10.192.18.12/24"], SITE_HOSTS)
+
+
+def command(layout, documented):
+    """Real path of an installed command, e.g. command(layout, '/usr/lib/nqs/cluster/cjcls')."""
+    return layout.path(documented)
