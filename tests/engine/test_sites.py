@@ -1,0 +1,153 @@
+"""The link registry, cjcls and NQS_SITE resolution (SPEC §2.2, §2.8, §2.9)."""
+
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from cjc import runstate
+from cjc.cli import cjcls
+from cjc.errors import NqsFatal
+from cjc.install import install_engine
+from cjc.layout import Layout, layout_from
+from cjc.netnames import address_of_link, link_name
+from cjc.nqssite import resolve_nqs_site
+from cjc.sites import Registry, siteinfo_text
+
+CJCLS = "/usr/lib/nqs/cluster/cjcls"
+
+
+def fake_site(layout, tmp_path, name, address, machine_id):
+    """A cluster site as cjcmksite leaves it (made directly: these tests need no netns)."""
+    db = tmp_path / name.split(".")[0]
+    (db / "nqs" / "run").mkdir(parents=True)
+    (db / "nqs" / "siteinfo").write_text(siteinfo_text(machine_id, name, address))
+    os.symlink(str(db), os.path.join(layout.spool, link_name(address)))
+    return str(db)
+
+
+@pytest.mark.parametrize("address, name", [("10.192.18.10", "0AC0120A"), ("192.168.1.100", "C0A80164"),
+                                           ("0.0.0.1", "00000001"), ("255.255.255.255", "FFFFFFFF")])
+def test_link_names_are_eight_upper_case_hex_digits(address, name):
+    assert link_name(address) == name
+    assert address_of_link(name) == address
+
+
+@pytest.mark.parametrize("name", ["0ac0120a", "0AC0120", "0AC0120AA", "siteinfo", "0AC0120G"])
+def test_other_spool_entries_are_not_links(name):
+    assert address_of_link(name) is None
+
+
+def test_root_prefix_from_option_environment_or_default():
+    assert layout_from("/a", {"CJC_ROOT": "/b"}).root == "/a"
+    assert layout_from(None, {"CJC_ROOT": "/b"}).root == "/b"
+    assert layout_from(None, {}).root == "/"
+    assert Layout("/r").path("/usr/lib/nqs/rc/daemon.conf") == "/r/usr/lib/nqs/rc/daemon.conf"
+    assert Layout("/").local_site_conf == "/usr/lib/nqs/etc/site.conf"
+    assert Layout("/r").spool == "/r/usr/spool/nqs"
+
+
+def test_install_is_idempotent_and_creates_the_documented_tree(tmp_path):
+    layout = Layout(str(tmp_path))
+    first = install_engine(layout, sys.executable, 100)
+    assert first
+    assert install_engine(layout, sys.executable, 100) == []
+    for documented in ("/usr/lib/nqs/cluster/cjcmksite", CJCLS):
+        assert os.access(layout.path(documented), os.X_OK)
+    assert Registry(layout).local.machine_id == 100
+    # a changed engine file is put back
+    copy = os.path.join(layout.engine_lib, "cjc", "layout.py")
+    with open(copy, "a") as handle:
+        handle.write("# local edit\n")
+    assert install_engine(layout, sys.executable, 100) == [copy]
+
+
+def column(path):
+    """The DB-PATH column: 31 wide, or the path and one blank when longer."""
+    return path.ljust(31) if len(path) < 31 else path + " "
+
+
+def test_cjcls_shows_the_guide_table(node_root, tmp_path):
+    db_a = fake_site(node_root, tmp_path, "testsite.example.com", "10.192.18.10", 200)
+    db_b = fake_site(node_root, tmp_path, "othersite.example.com", "10.192.18.11", 201)
+    sleeper = subprocess.Popen(["sleep", "60"])
+    cjcpw = subprocess.Popen(["sleep", "60"])
+    try:
+        runstate.write_record(os.path.join(db_a, "nqs", "run", "nqsdaemon.pid"), sleeper.pid)
+        runstate.write_record(os.path.join(db_a, "nqs", "run", "cjcpw.pid"), cjcpw.pid)
+        result = subprocess.run([node_root.path(CJCLS)], env=dict(os.environ, CJC_ROOT=node_root.root),
+                                capture_output=True, text=True)
+    finally:
+        sleeper.kill()
+        cjcpw.kill()
+        sleeper.wait()
+        cjcpw.wait()
+    rule = "-" * 70
+    assert result.returncode == 0
+    assert result.stdout == "\n".join([
+        rule,
+        "SITE-NAME                 DAEMON-PID    DB-PATH(LINK)                  CJCPW",
+        rule,
+        "testsite.example.com      %-14s%s   ON" % (sleeper.pid, column(db_a)),
+        "                                        (%s/0AC0120A)" % node_root.spool,
+        "othersite.example.com     SHUT          %s  OFF" % column(db_b),
+        "                                        (%s/0AC0120B)" % node_root.spool,
+        rule, ""])
+
+
+def test_cjcls_tells_dead_and_foreign_records_apart(node_root, tmp_path):
+    db = fake_site(node_root, tmp_path, "testsite.example.com", "10.192.18.10", 200)
+    record = os.path.join(db, "nqs", "run", "nqsdaemon.pid")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    runstate.write_record(record, os.getpid())
+    site = Registry(node_root).cluster[0]
+    assert site.daemon_pid() == os.getpid()
+    runstate.write_record(record, dead.pid)
+    assert site.daemon_pid() is None                       # process gone
+    runstate.write_record(record, os.getpid())
+    with open(record) as handle:
+        text = handle.read().replace(socket.gethostname(), "othernode")
+    with open(record, "w") as handle:
+        handle.write(text)
+    assert site.daemon_pid() is None                       # written by the other node
+
+
+def test_cjcls_lists_a_site_whose_disk_is_not_mounted(node_root, tmp_path):
+    os.symlink(str(tmp_path / "unmounted" / "jobdb"), os.path.join(node_root.spool, "7F000001"))
+    out = cjcls.format_table(Registry(node_root).cluster).splitlines()
+    assert out[3].split()[1:] == ["SHUT", str(tmp_path / "unmounted" / "jobdb"), "OFF"]
+
+
+def test_cjcls_with_no_sites(node_root, capsys):
+    assert cjcls.main(["--root", node_root.root]) == 0
+    assert capsys.readouterr().out.count("\n") == 4
+
+
+@pytest.mark.parametrize("value", [None, "", socket.gethostname()])
+def test_nqs_site_unset_or_this_host_is_the_local_site(node_root, value):
+    environ = {} if value is None else {"NQS_SITE": value}
+    site = resolve_nqs_site(node_root, "qstat", environ)
+    assert site.is_local and site.spool == node_root.spool and site.machine_id == 100
+
+
+def test_nqs_site_names_a_cluster_site(node_root, tmp_path):
+    db = fake_site(node_root, tmp_path, "testsite.example.com", "10.192.18.10", 200)
+    site = resolve_nqs_site(node_root, "qstat", {"NQS_SITE": "testsite.example.com"})
+    assert (site.name, site.db_path, site.machine_id, site.is_local) == ("testsite.example.com", db, 200, False)
+
+
+@pytest.mark.parametrize("command, prefix", [("qstat", "Qstat"), ("qsub", "Qsub"), ("qdel", "Qdel")])
+def test_unknown_nqs_site_is_the_documented_fatal_error(node_root, command, prefix):
+    with pytest.raises(NqsFatal) as err:
+        resolve_nqs_site(node_root, command, {"NQS_SITE": "nosuch.example.com"})
+    assert str(err.value) == "%s(FATAL): Unable to setup NQS rootdir" % prefix
+
+
+def test_nqs_site_whose_disk_is_elsewhere_is_fatal(node_root, tmp_path):
+    db = fake_site(node_root, tmp_path, "testsite.example.com", "10.192.18.10", 200)
+    os.rename(os.path.join(db, "nqs", "siteinfo"), os.path.join(db, "nqs", "siteinfo.away"))
+    with pytest.raises(NqsFatal):
+        resolve_nqs_site(node_root, "qstat", {"NQS_SITE": "testsite.example.com"})
