@@ -32,3 +32,11 @@ class SiteError(CjcError):
 
 class NqsFatal(CjcError):
     """A user command's fatal error, printed NQS-style: ``Qstat(FATAL): <msg>``."""
+
+
+class CommandError(CjcError):
+    """A command run by the engine failed; keeps its argv, rc, stdout and stderr."""
+
+    def __init__(self, message, argv=None, rc=None, stdout="", stderr=""):
+        super().__init__(message)
+        self.argv, self.rc, self.stdout, self.stderr = argv, rc, stdout, stderr
