@@ -14,10 +14,13 @@ from .sites import read_siteinfo, siteinfo_text
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
-# documented path -> command module under cli/
+# documented path -> module (inside the cjc package) whose main() it runs
 COMMANDS = {
-    "/usr/lib/nqs/cluster/cjcmksite": "cjcmksite",
-    "/usr/lib/nqs/cluster/cjcls": "cjcls",
+    "/usr/lib/nqs/cluster/cjcmksite": "cli.cjcmksite",
+    "/usr/lib/nqs/cluster/cjcls": "cli.cjcls",
+    "/usr/lib/nqs/cluster/cjcpw": "cli.cjcpw",
+    "/usr/lib/nqs/nqsstart": "cli.nqsstart",
+    "/usr/lib/nqs/nqsstop": "cli.nqsstop",
 }
 
 DIRECTORIES = ("/usr/lib/nqs", "/usr/lib/nqs/cluster", "/usr/lib/nqs/rc", "/usr/lib/nqs/etc",
@@ -28,7 +31,7 @@ WRAPPER = """#!{python}
 # {documented}: a command of the cjc engine ({lib}/cjc). Installed by cjc; do not edit.
 import sys
 sys.path.insert(0, {lib!r})
-from cjc.cli.{module} import main
+from cjc.{module} import main
 sys.exit(main())
 """
 
