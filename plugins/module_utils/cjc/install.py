@@ -21,10 +21,12 @@ COMMANDS = {
     "/usr/lib/nqs/cluster/cjcpw": "cli.cjcpw",
     "/usr/lib/nqs/nqsstart": "cli.nqsstart",
     "/usr/lib/nqs/nqsstop": "cli.nqsstop",
+    "/usr/lib/nqs/nqsportkpr": "cli.nqsportkpr",
+    "/usr/lib/nqs/combase/comagent": "daemons.comagent",
 }
 
 DIRECTORIES = ("/usr/lib/nqs", "/usr/lib/nqs/cluster", "/usr/lib/nqs/rc", "/usr/lib/nqs/etc",
-               "/usr/lib/nqs/lib", "/usr/spool/nqs", "/usr/spool/nqs/run", "/usr/spool/nqs/log",
+               "/usr/lib/nqs/lib", "/usr/lib/nqs/combase", "/usr/spool/nqs", "/usr/spool/nqs/run", "/usr/spool/nqs/log",
                "/usr/spool/nqs/output", "/usr/spool/nqs/private", "/usr/bin")
 
 WRAPPER = """#!{python}

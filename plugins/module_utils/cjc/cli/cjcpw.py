@@ -1,0 +1,78 @@
+"""``cjcpw``: start, supervise and stop a cluster site (guide §2.1.4, §2.3(7), §3.1.2).
+
+    cjcpw <site> <db-path>        own the site and supervise it in the foreground
+    cjcpw -c <site> <db-path>     start it and return once serving (no supervision)
+    cjcpw -stop <site>            stop it orderly, bounded by site.conf
+
+Exit statuses: 0 stopped on request, 1 error, 2 usage, 3 a daemon died (the site
+was stopped), 4 the start failed or exceeded BOOT_TIMEOUT, 5 the site is owned by
+another live cjcpw (here or on a node sharing the disk).
+"""
+
+import sys
+
+from ..daemonlog import DaemonLog
+from ..mksite import plan_register, register_link
+from ..owner import run_monitored, start_detached, stop_site
+from ..sites import Registry
+from .common import Parser, layout_of, run
+
+PROG = "cjcpw"
+
+
+def _normalise(argv):
+    """Accept the guide's typographic dash: ``–stop``, ``–c`` (copied from the PDF)."""
+    return ["-" + arg[1:] if arg[:1] in ("\u2013", "\u2212") else arg for arg in argv]
+
+
+def registered_site(layout, name, db_path, report):
+    """The site of ``db_path``; registers its link first on a node that lacks it (a standby)."""
+    site, link, missing = plan_register(layout, db_path, name)
+    if missing:
+        register_link(link, site.db_path)
+        report("cjcpw: registered site %s on this node: %s -> %s" % (site.name, link, site.db_path))
+    return site
+
+
+def print_stop_report(site, report):
+    if report is None:
+        print("cjcpw: site %s is not running on this node" % site.name)
+        return
+    forced = " (forced: SIGKILL to %d process(es): %s)" % (len(report.forced), " ".join(map(str, report.forced))) \
+        if report.forced else ""
+    print("cjcpw: site %s stopped in %.2f s%s" % (site.name, report.seconds, forced))
+    if report.leftovers:
+        print("cjcpw: still running after STOP_TIMEOUT: %s" % " ".join(map(str, report.leftovers)),
+              file=sys.stderr)
+
+
+def _body(argv):
+    parser = Parser(PROG, "Start, supervise or stop a cluster site.")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("-c", dest="detach", action="store_true", help="start and return once serving")
+    mode.add_argument("-stop", dest="stop", metavar="SITE", help="stop the site orderly")
+    parser.add_argument("site", nargs="?", help="site name")
+    parser.add_argument("db_path", nargs="?", help="site database path")
+    args = parser.parse_args(_normalise(argv))
+    layout = layout_of(args)
+    if args.stop:
+        if args.site:
+            parser.error("-stop takes only the site name")
+        site = Registry(layout).require(args.stop)
+        report = stop_site(site, DaemonLog(site.spool, PROG))
+        print_stop_report(site, report)
+        return 1 if report and report.leftovers else 0
+    if args.site and not args.db_path and args.site.startswith("/"):
+        args.site, args.db_path = None, args.site  # the guide's `cjcpw -c /mnt/jobdb`
+    if not args.db_path:
+        parser.error("give the site name and the site database path")
+    site = registered_site(layout, args.site, args.db_path, print)
+    if args.detach:
+        start_detached(layout, site)
+        print("cjcpw: site %s started (daemon pid %s)" % (site.name, site.daemon_pid()))
+        return 0
+    return run_monitored(layout, site, DaemonLog(site.spool, PROG))
+
+
+def main(argv=None):
+    return run(PROG, _body, sys.argv[1:] if argv is None else argv)

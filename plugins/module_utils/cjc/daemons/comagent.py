@@ -1,0 +1,124 @@
+"""comagent: the site's status endpoint, HTTP/JSON (guide §2.1.4, SPEC §2.4).
+
+``comagent --root ROOT --site local|DB-PATH`` (installed at ``/usr/lib/nqs/combase/comagent``).
+
+``GET /status`` answers :func:`..sitestatus.site_status` as JSON, ``GET /health``
+answers ``{"ok": true}``. It listens on the site's ``ipaddress`` and on a loopback
+address of its own: ``127.<b>.<c>.<d>`` for a site address ``a.b.c.d``
+(``127.0.0.1`` for the local site), so several sites on one node never collide on
+loopback; the port is the site's ``comagent_port`` (default 611).
+"""
+
+import http.server
+import ipaddress
+import json
+import os
+import selectors
+import signal
+import sys
+
+from .. import runstate
+from ..daemonconf import COMAGENT_PORT_DEFAULT, SITE, load_daemon_conf
+from ..daemonlog import DaemonLog
+from ..errors import CjcError
+from ..layout import layout_from
+from ..sites import open_site
+from ..sitestatus import site_status
+from ..store import open_store
+from . import DaemonArgs, ensure_marked
+
+NAME = "comagent"
+
+
+def loopback_for(address):
+    """The loopback address a site's comagent also answers on (see module doc)."""
+    if not address:
+        return "127.0.0.1"
+    return "127." + ".".join(str(ipaddress.IPv4Address(address)).split(".")[1:])
+
+
+def endpoints(site):
+    """[(address, port)] comagent listens on for ``site``."""
+    settings, _diagnostics = load_daemon_conf(site.daemon_conf, SITE)
+    port = int(settings.get("comagent_port", COMAGENT_PORT_DEFAULT))
+    address = settings.get("ipaddress") or site.address
+    found = [(loopback_for(None if site.is_local else address), port)]
+    if address and (address, port) not in found:
+        found.append((address, port))
+    return found
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    server_version = "cjc-comagent"
+    timeout = 2
+
+    def do_GET(self):
+        if self.path == "/health":
+            return self._answer(200, {"ok": True})
+        if self.path == "/status":
+            return self._answer(200, site_status(self.server.site, self.server.store))
+        return self._answer(404, {"error": "unknown path %s; use /status or /health" % self.path})
+
+    def _answer(self, code, body):
+        data = (json.dumps(body, sort_keys=True, default=str) + "\n").encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, fmt, *args):  # requests are not worth a log line each
+        pass
+
+
+def serve(site, log):
+    store = open_store(site.spool)
+    servers = []
+    for address, port in endpoints(site):
+        try:
+            server = http.server.HTTPServer((address, port), _Handler, bind_and_activate=False)
+            server.allow_reuse_address = True
+            server.server_bind()
+            server.server_activate()
+        except OSError as err:
+            raise CjcError("comagent cannot listen on %s:%d: %s" % (address, port, err.strerror or err))
+        server.site, server.store, server.timeout = site, store, 2
+        servers.append(server)
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    signal.signal(signal.SIGINT, lambda *_: stop.append(1))
+    selector = selectors.DefaultSelector()
+    for server in servers:
+        selector.register(server.socket, selectors.EVENT_READ, server)
+    record = site.record_path("comagent.pid")
+    runstate.write_record(record, os.getpid())  # serving from here on
+    log.info("serving on %s" % ", ".join("%s:%d" % s.server_address for s in servers))
+    try:
+        while not stop:
+            for key, _events in selector.select(0.5):
+                key.data._handle_request_noblock()
+    finally:
+        runstate.remove_record(record, os.getpid())
+        for server in servers:
+            server.server_close()
+        store.close()
+    log.info("stopped")
+
+
+def main(argv=None):
+    parser = DaemonArgs(NAME, "Status endpoint of a site (HTTP/JSON).")
+    try:
+        args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+        layout = layout_from(args.root)
+        site = open_site(layout, args.site)
+        ensure_marked(site.spool)
+        log = DaemonLog(site.spool, NAME)
+        serve(site, log)
+        return 0
+    except CjcError as err:
+        print("%s: %s" % (NAME, err), file=sys.stderr)
+        return err.exit_status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
