@@ -23,6 +23,9 @@ COMMANDS = {
     "/usr/lib/nqs/nqsstop": "cli.nqsstop",
     "/usr/lib/nqs/nqsportkpr": "cli.nqsportkpr",
     "/usr/lib/nqs/combase/comagent": "daemons.comagent",
+    "/usr/lib/nqs/nqsdaemon": "daemons.nqsdaemon",
+    "/usr/lib/nqs/netdaemon": "daemons.netdaemon",
+    "/usr/lib/nqs/logdaemon": "daemons.logdaemon",
 }
 
 DIRECTORIES = ("/usr/lib/nqs", "/usr/lib/nqs/cluster", "/usr/lib/nqs/rc", "/usr/lib/nqs/etc",
