@@ -34,15 +34,15 @@ def registered_site(layout, name, db_path, report):
     return site
 
 
-def print_stop_report(site, report):
+def print_stop_report(site, report, prog=PROG):
     if report is None:
-        print("cjcpw: site %s is not running on this node" % site.name)
+        print("%s: site %s is not running on this node" % (prog, site.name))
         return
     forced = " (forced: SIGKILL to %d process(es): %s)" % (len(report.forced), " ".join(map(str, report.forced))) \
         if report.forced else ""
-    print("cjcpw: site %s stopped in %.2f s%s" % (site.name, report.seconds, forced))
+    print("%s: site %s stopped in %.2f s%s" % (prog, site.name, report.seconds, forced))
     if report.leftovers:
-        print("cjcpw: still running after STOP_TIMEOUT: %s" % " ".join(map(str, report.leftovers)),
+        print("%s: still running after STOP_TIMEOUT: %s" % (prog, " ".join(map(str, report.leftovers))),
               file=sys.stderr)
 
 

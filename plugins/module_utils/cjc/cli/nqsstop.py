@@ -27,7 +27,7 @@ def _body(argv):
         print("%s: daemons of site %s stopped; cjcpw (pid %d) keeps running" % (PROG, site.name, owner["pid"]))
         return 0
     report = stop_site(site, log)
-    print_stop_report(site, report)
+    print_stop_report(site, report, PROG)
     return 1 if report and report.leftovers else 0
 
 
