@@ -9,6 +9,7 @@ import filecmp
 import os
 import shutil
 
+from . import store
 from .fileio import write_atomic
 from .sites import read_siteinfo, siteinfo_text
 
@@ -22,6 +23,10 @@ COMMANDS = {
     "/usr/lib/nqs/nqsstart": "cli.nqsstart",
     "/usr/lib/nqs/nqsstop": "cli.nqsstop",
     "/usr/lib/nqs/nqsportkpr": "cli.nqsportkpr",
+    "/usr/bin/qsub": "cli.qsub",
+    "/usr/bin/qstat": "cli.qstat",
+    "/usr/bin/qdel": "cli.qdel",
+    "/usr/bin/qmgr": "cli.qmgr",
     "/usr/lib/nqs/combase/comagent": "daemons.comagent",
     "/usr/lib/nqs/nqsdaemon": "daemons.nqsdaemon",
     "/usr/lib/nqs/netdaemon": "daemons.netdaemon",
@@ -100,4 +105,12 @@ def install_engine(layout, python, local_machine_id=None):
         _ensure_file(layout.path(documented), text, 0o755, changed)
     if read_siteinfo(layout.spool) is None and local_machine_id is not None:
         _ensure_file(os.path.join(layout.spool, "siteinfo"), siteinfo_text(int(local_machine_id)), 0o644, changed)
+    # The local site's database (queues, jobs): made once, upgraded when the engine is newer.
+    if not os.path.isfile(store.db_path(layout.spool)) or _store_outdated(layout.spool):
+        changed.append(store.create_store(layout.spool))
     return changed
+
+
+def _store_outdated(spool):
+    with store.Store(store.db_path(spool)) as db:
+        return db.version() < store.SCHEMA_VERSION

@@ -18,6 +18,7 @@ from .fileio import fsync_dir, write_atomic
 from .netnames import check_address_is_local, link_name, resolve_site_address
 from .siteconf import INT_MAX
 from .sites import Registry, check_db_path_syntax, siteinfo_text
+from .store import create_store
 
 SPOOL_SUBDIRS = ("run", "log", "output", "private")
 TMP_PREFIX = ".cjcmksite-"
@@ -109,8 +110,13 @@ def build_spool(spool, plan):
     write_atomic(os.path.join(spool, "daemon.conf"), "ipaddress=%s\n" % plan.address)
 
 
-# Phases that later layers (the job store) add: [(title, function(spool, plan))].
-EXTRA_PHASES = []
+def build_database(spool, plan):
+    """Phase 3: the site database, with the default queues guilb_def -> guibs_1 (§2.10)."""
+    create_store(spool)
+
+
+# Phases after the spool tree, run inside the hidden build directory: [(title, function(spool, plan))].
+EXTRA_PHASES = [("Make the site database (queues guilb_def, guibs_1).", build_database)]
 
 
 def make_site(layout, plan, report=print):
