@@ -1,0 +1,64 @@
+"""Daemon log lines, sent to the site's logdaemon (which writes ``<spool>/log/``).
+
+Each daemon holds a :class:`DaemonLog`; a line goes as one datagram to the
+logdaemon's socket. While no logdaemon listens (start, stop, crash), the line goes
+to the daemon's stderr instead, so nothing is lost silently.
+
+The local sockets of a site live in the abstract namespace, named after the real
+path of the site's spool: no path-length limit, no file left behind, and (being per
+network namespace) two test "nodes" never see each other's.
+"""
+
+import hashlib
+import os
+import socket
+import sys
+import time
+
+MAX_LINE = 4000
+
+
+def endpoint(spool, kind):
+    """The abstract socket name of the site's ``kind`` endpoint (``log``, ``nqs``, ``wake``)."""
+    digest = hashlib.sha1(os.path.realpath(spool).encode("utf-8")).hexdigest()[:20]
+    return "\0cjc-%s-%s" % (kind, digest)
+
+
+def format_line(name, pid, level, message, at=None):
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(time.time() if at is None else at))
+    text = "%s %s[%d] %s: %s" % (stamp, name, pid, level, message)
+    return text.replace("\n", " | ")[:MAX_LINE]
+
+
+class DaemonLog:
+    """``log.info(...)``, ``log.warning(...)``, ``log.error(...)`` for one daemon."""
+
+    def __init__(self, spool, name, stream=None):
+        self.name = name
+        self.address = endpoint(spool, "log")
+        self.stream = stream or sys.stderr
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.setblocking(False)
+
+    def log(self, level, message):
+        line = format_line(self.name, os.getpid(), level, message)
+        try:
+            self.sock.sendto(line.encode("utf-8", "replace"), self.address)
+        except OSError:
+            try:
+                self.stream.write(line + "\n")
+                self.stream.flush()
+            except (OSError, ValueError):
+                pass
+
+    def info(self, message):
+        self.log("INFO", message)
+
+    def warning(self, message):
+        self.log("WARNING", message)
+
+    def error(self, message):
+        self.log("ERROR", message)
+
+    def close(self):
+        self.sock.close()

@@ -1,0 +1,132 @@
+"""Running one job: its user, its environment, its session, its output files.
+
+A job runs (SPEC §2.10, §2.12):
+  * under its owner's UID, primary GID and supplementary groups (looked up by UID:
+    both nodes have identical UIDs), never as root unless root submitted it;
+  * with a clean environment: the owner's HOME/USER/LOGNAME/SHELL, a fixed PATH,
+    the variables given at submit, the NQS ``QSUB_*`` variables, and
+    ``CJC_SITE_SPOOL`` so every process it starts can be found at stop;
+  * in the owner's home directory (``/`` when it has none);
+  * as the leader of its own session and process group, so it ends as a unit.
+stdout/stderr go to files in ``<spool>/output/`` while it runs and into the site
+database (its tracker) when the run ends.
+"""
+
+import json
+import os
+import pwd
+import subprocess
+
+from .siteprocs import JOB_ENV, SPOOL_ENV
+
+OUTPUT_DIR = "output"
+SCRIPT_DIR = os.path.join("private", "scripts")
+MAX_KEPT_OUTPUT = 1024 * 1024
+JOB_PATH = "/usr/local/bin:/usr/bin:/bin"
+DEFAULT_SHELL = "/bin/sh"
+
+
+class JobStartError(Exception):
+    """The job cannot be started here (its user does not exist, ...)."""
+
+
+def output_paths(spool, job_id):
+    base = os.path.join(spool, OUTPUT_DIR, str(job_id))
+    return base + ".o", base + ".e"
+
+
+def script_path(spool, job_id):
+    return os.path.join(spool, SCRIPT_DIR, "%d.sh" % job_id)
+
+
+def job_environment(site, job, user):
+    env = json.loads(job["env"] or "{}")
+    env.update({
+        "HOME": user.pw_dir, "USER": user.pw_name, "LOGNAME": user.pw_name,
+        "SHELL": user.pw_shell or DEFAULT_SHELL, "PATH": JOB_PATH,
+        "ENVIRONMENT": "BATCH",
+        JOB_ENV: "%d.%s" % (job["id"], site.name),
+        "QSUB_REQNAME": job["name"], "QSUB_QUEUE": job["queue"], "QSUB_HOST": site.name,
+        SPOOL_ENV: site.spool,
+    })
+    return env
+
+
+def spawn_job(site, job):
+    """Start ``job`` (a jobs row); returns its Popen. Raises JobStartError."""
+    try:
+        user = pwd.getpwuid(job["uid"])
+    except KeyError:
+        raise JobStartError("user ID %d (%s) does not exist on this node: user IDs must be identical on "
+                            "every node (§2.2.1)" % (job["uid"], job["owner"]))
+    credentials = {}
+    if os.geteuid() == 0:
+        credentials = {"user": user.pw_uid, "group": user.pw_gid,
+                       "extra_groups": os.getgrouplist(user.pw_name, user.pw_gid)}
+    elif user.pw_uid != os.geteuid():
+        raise JobStartError("nqsdaemon does not run as root and cannot run jobs of %s" % user.pw_name)
+    script = script_path(site.spool, job["id"])
+    directory = os.path.dirname(script)
+    if not os.path.isdir(directory):
+        os.makedirs(directory, 0o711)
+    fd = os.open(script, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o500)
+    try:
+        os.write(fd, bytes(job["script"]))
+        if os.geteuid() == 0:
+            os.fchown(fd, user.pw_uid, user.pw_gid)
+    finally:
+        os.close(fd)
+    out_path, err_path = output_paths(site.spool, job["id"])
+    out = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
+    err = os.open(err_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
+    home = user.pw_dir if user.pw_dir and os.path.isdir(user.pw_dir) else "/"
+    try:
+        return subprocess.Popen([job["shell"] or DEFAULT_SHELL, script], stdin=subprocess.DEVNULL,
+                                stdout=out, stderr=err, cwd=home, env=job_environment(site, job, user),
+                                start_new_session=True, close_fds=True, **credentials)
+    except OSError as err_:
+        raise JobStartError("cannot start the job: %s" % err_)
+    finally:
+        os.close(out)
+        os.close(err)
+
+
+def _read_capped(path):
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_KEPT_OUTPUT + 1)
+            if len(data) > MAX_KEPT_OUTPUT:
+                rest = os.fstat(handle.fileno()).st_size - MAX_KEPT_OUTPUT
+                data = data[:MAX_KEPT_OUTPUT] + b"\n[cjc: %d more bytes not kept]\n" % rest
+            return data
+    except FileNotFoundError:
+        return b""
+
+
+def take_output(spool, job_id):
+    """(stdout, stderr) of a run, read from its files, which are then removed."""
+    out_path, err_path = output_paths(spool, job_id)
+    data = (_read_capped(out_path), _read_capped(err_path))
+    for path in (out_path, err_path, script_path(spool, job_id)):
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+    return data
+
+
+def store_output(db, spool, job, exit_status, ended, how):
+    """Move a run's output into the tracker (``outputs`` row of run ``job['runs']``)."""
+    stdout, stderr = take_output(spool, job["id"])
+    db.execute("INSERT OR REPLACE INTO outputs (job_id, run, stdout, stderr, exit_status, started, ended, how) "
+               "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+               (job["id"], job["runs"], stdout, stderr, exit_status, job["started"], ended, how))
+
+
+def describe_status(status):
+    """(exit status for the tracker, words) from a waitpid status."""
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        return 128 + sig, "killed by signal %d" % sig
+    code = os.waitstatus_to_exitcode(status)
+    return code, "exit status %d" % code
