@@ -1,0 +1,64 @@
+"""The site daemons: one module each, ``main(argv=None)``, invoked as
+``<name> --root ROOT --site local|DB-PATH`` (installed at ``/usr/lib/nqs/<name>``).
+
+Shared rules (STYLE.md, Daemons): signal handlers only record, the main loop
+acts; a daemon writes its pid record ``<spool>/run/<name>.pid`` only once it fully
+serves, and removes it when it stops.
+"""
+
+import argparse
+import os
+import sys
+
+from ..errors import UsageError
+from ..siteprocs import SPOOL_ENV
+
+_BOOT = "import sys; sys.path.insert(0, %r); from %s.daemons.%s import main; sys.exit(main())"
+
+
+class DaemonArgs(argparse.ArgumentParser):
+    """``--root`` and ``--site`` of every daemon; errors raise UsageError."""
+
+    def __init__(self, prog, description):
+        super().__init__(prog=prog, description=description)
+        self.add_argument("--root", metavar="DIR", help="root prefix of the node's files (default: $CJC_ROOT or /)")
+        self.add_argument("--site", required=True, metavar="SPEC",
+                          help="'local' or the DB path of a cluster site")
+
+    def error(self, message):
+        raise UsageError("%s\n%s" % (message, self.format_usage().strip()))
+
+
+def daemon_command(layout, name, site_spec):
+    """argv that starts daemon ``name`` of a site: its installed wrapper, else this very package."""
+    args = ["--root", layout.root, "--site", site_spec]
+    wrapper = layout.path("/usr/lib/nqs/" + name)
+    if os.path.isfile(wrapper):
+        return [sys.executable, wrapper] + args
+    package = __name__.rsplit(".", 1)[0]              # "cjc" or "ansible_collections....cjc"
+    base = os.path.dirname(os.path.abspath(__file__))
+    for _ in package.split("."):
+        base = os.path.dirname(base)                   # the directory holding the top package
+    return [sys.executable, "-c", _BOOT % (base, package, name)] + args
+
+
+def site_environment(spool, environ=None):
+    """The environment for a process of the site with ``spool``: marked with CJC_SITE_SPOOL."""
+    env = dict(os.environ if environ is None else environ)
+    env[SPOOL_ENV] = spool
+    return env
+
+
+def ensure_marked(spool):
+    """Re-exec this daemon with CJC_SITE_SPOOL set when it was started without it.
+
+    The mark must be in the process's own environment block (what /proc shows and the
+    stop's forced phase searches), which assigning ``os.environ`` does not change.
+    """
+    if os.environ.get(SPOOL_ENV) == spool:
+        return
+    script = sys.argv[0] if sys.argv and sys.argv[0] and os.path.isfile(sys.argv[0]) else None
+    if script is None:
+        os.environ[SPOOL_ENV] = spool  # started in an unusual way: mark at least the children
+        return
+    os.execve(sys.executable, [sys.executable, script] + sys.argv[1:], site_environment(spool))

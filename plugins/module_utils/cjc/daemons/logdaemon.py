@@ -1,0 +1,123 @@
+"""logdaemon: collects the log lines of a site's daemons into ``<spool>/log/nqs.log``.
+
+``logdaemon --root ROOT --site local|DB-PATH [--max-bytes N] [--keep N]``
+
+Daemons send one datagram per line (:class:`..daemonlog.DaemonLog`). The file is
+rotated by size: ``nqs.log`` -> ``nqs.log.1`` -> ... -> ``nqs.log.<keep>`` (the
+oldest is dropped), so the site's disk never fills with logs. The log lives in
+the site's spool: it moves with the site on failover.
+"""
+
+import os
+import selectors
+import signal
+import socket
+import sys
+
+from .. import runstate
+from ..daemonlog import endpoint, format_line
+from ..errors import CjcError
+from ..layout import layout_from
+from ..sites import open_site
+from . import DaemonArgs, ensure_marked
+
+NAME = "logdaemon"
+LOG_FILE = "nqs.log"
+
+
+class LogFile:
+    """An append-only log file with size rotation."""
+
+    def __init__(self, path, max_bytes, keep):
+        self.path, self.max_bytes, self.keep = path, max_bytes, keep
+        self.handle = open(path, "ab")
+
+    def write(self, lines):
+        self.handle.write(b"".join(line.rstrip(b"\n") + b"\n" for line in lines))
+        self.handle.flush()
+        if self.handle.tell() >= self.max_bytes:
+            self.rotate()
+
+    def rotate(self):
+        self.handle.close()
+        for number in range(self.keep - 1, 0, -1):
+            older = "%s.%d" % (self.path, number)
+            if os.path.exists(older):
+                os.replace(older, "%s.%d" % (self.path, number + 1))
+        if self.keep > 0:
+            os.replace(self.path, self.path + ".1")
+        else:
+            os.unlink(self.path)
+        self.handle = open(self.path, "ab")
+
+    def close(self):
+        self.handle.close()
+
+
+def main(argv=None):
+    parser = DaemonArgs(NAME, "Collect the daemon logs of one site into its spool.")
+    parser.add_argument("--max-bytes", type=int, default=1024 * 1024, help="rotate above this size (default 1 MiB)")
+    parser.add_argument("--keep", type=int, default=5, help="rotated files kept (default 5)")
+    try:
+        args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+        site = open_site(layout_from(args.root), args.site)
+    except CjcError as err:
+        print("%s: %s" % (NAME, err), file=sys.stderr)
+        return err.exit_status
+    ensure_marked(site.spool)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        sock.bind(endpoint(site.spool, "log"))
+    except OSError as err:
+        print("%s: cannot bind the log socket of site %s (%s): is another logdaemon running?"
+              % (NAME, site.name, err), file=sys.stderr)
+        return 1
+    sock.setblocking(False)
+    log_dir = os.path.join(site.spool, "log")
+    os.makedirs(log_dir, exist_ok=True)
+    logfile = LogFile(os.path.join(log_dir, LOG_FILE), max(args.max_bytes, 1024), max(args.keep, 0))
+    pending = []
+    read_end, write_end = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+    signal.signal(signal.SIGTERM, lambda signum, frame: pending.append(signum))
+    signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    selector = selectors.DefaultSelector()
+    selector.register(sock, selectors.EVENT_READ)
+    selector.register(read_end, selectors.EVENT_READ)
+    record = site.record_path("logdaemon.pid")
+    logfile.write([format_line(NAME, os.getpid(), "INFO", "collecting the logs of site %s" % site.name).encode()])
+    runstate.write_record(record, os.getpid())
+    try:
+        while not pending:
+            selector.select(5.0)
+            _drain(sock, logfile)
+        _drain(sock, logfile)
+        logfile.write([format_line(NAME, os.getpid(), "INFO", "stopped").encode()])
+    finally:
+        runstate.remove_record(record, os.getpid())
+        logfile.close()
+        try:
+            while os.read(read_end, 512):
+                pass
+        except BlockingIOError:
+            pass
+    return 0
+
+
+def _drain(sock, logfile):
+    lines = []
+    while True:
+        try:
+            lines.append(sock.recv(65536))
+        except (BlockingIOError, InterruptedError):
+            break
+        if len(lines) >= 512:
+            logfile.write(lines)
+            lines = []
+    if lines:
+        logfile.write(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

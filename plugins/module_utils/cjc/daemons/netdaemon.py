@@ -1,0 +1,193 @@
+"""netdaemon: the network listener of one site (guide §2.1.4: a child of nqsdaemon).
+
+``netdaemon --root ROOT --site local|DB-PATH``
+
+Listens on the site's ``ipaddress`` and NQS port (``nqs_port``, default 607) and
+serves remote submit/status between machine IDs (:mod:`..netproto`). One request
+frame per connection, length-limited; a frame that is oversize, malformed, too
+slow, from an unknown machine or an unmapped user is refused, logged, and the
+connection closed -- the daemon keeps serving. It exits when told (SIGTERM) or
+when its parent nqsdaemon is gone.
+"""
+
+import os
+import selectors
+import signal
+import sys
+import time
+
+from .. import runstate, wire
+from ..daemonlog import DaemonLog
+from ..errors import CjcError
+from ..layout import layout_from
+from ..netproto import Refused, handle_request, listen_address
+from ..portkeeper import obtain_listener
+from ..sites import open_site
+from ..store import open_store
+from . import DaemonArgs, ensure_marked
+
+NAME = "netdaemon"
+TICK = 1.0
+CONNECTION_TIMEOUT = 5.0
+MAX_CONNECTIONS = 64
+
+
+class _Connection:
+    def __init__(self, sock, peer):
+        self.sock, self.peer = sock, peer
+        self.buffer = b""
+        self.length = None
+        self.deadline = time.monotonic() + CONNECTION_TIMEOUT
+
+
+class NetDaemon:
+    def __init__(self, site, log):
+        self.site, self.log = site, log
+        self.selector = selectors.DefaultSelector()
+        self.connections = {}
+        self.pending = []
+        self.parent = os.getppid()
+        self.record = site.record_path("netdaemon.pid")
+
+    def start(self):
+        self.store = open_store(self.site.spool)
+        address, port = listen_address(self.site)
+        try:
+            self.listener = obtain_listener(address, port)
+        except OSError as err:
+            raise CjcError("cannot listen on %s port %d: %s" % (address, port, err))
+        self.listener.setblocking(False)
+        self.selector.register(self.listener, selectors.EVENT_READ, None)
+        read_end, write_end = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.signal_pipe = read_end
+        signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+        signal.signal(signal.SIGTERM, lambda signum, frame: self.pending.append(signum))
+        signal.signal(signal.SIGINT, lambda signum, frame: self.pending.append(signum))
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        self.selector.register(read_end, selectors.EVENT_READ, "signal")
+        runstate.write_record(self.record, os.getpid())
+        self.log.info("listening on %s port %d for site %s" % (address, port, self.site.name))
+
+    def run(self):
+        while not self.pending:
+            if os.getppid() != self.parent:
+                self.log.warning("parent nqsdaemon (pid %d) is gone: exiting" % self.parent)
+                return
+            for key, _events in self.selector.select(TICK):
+                if key.data == "signal":
+                    try:
+                        while os.read(self.signal_pipe, 512):
+                            pass
+                    except BlockingIOError:
+                        pass
+                elif key.data is None:
+                    self._accept()
+                else:
+                    self._read(key.data)
+            now = time.monotonic()
+            for conn in [c for c in self.connections.values() if c.deadline < now]:
+                self._refuse(conn, "no complete request within %.0f s" % CONNECTION_TIMEOUT)
+
+    def _accept(self):
+        while True:
+            try:
+                sock, peer = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as err:
+                self.log.warning("accept failed: %s" % err)
+                return
+            if len(self.connections) >= MAX_CONNECTIONS:
+                self.log.warning("refused connection from %s: %d connections open" % (peer[0], MAX_CONNECTIONS))
+                sock.close()
+                continue
+            sock.setblocking(False)
+            conn = _Connection(sock, peer)
+            self.connections[sock.fileno()] = conn
+            self.selector.register(sock, selectors.EVENT_READ, conn)
+
+    def _read(self, conn):
+        try:
+            data = conn.sock.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as err:
+            self._close(conn)
+            self.log.warning("connection from %s failed: %s" % (conn.peer[0], err))
+            return
+        if not data:
+            self._refuse(conn, "connection closed before a complete request", reply=False)
+            return
+        conn.buffer += data
+        try:
+            if conn.length is None and len(conn.buffer) >= 4:
+                conn.length = wire.frame_length(conn.buffer[:4])
+            if conn.length is None or len(conn.buffer) < 4 + conn.length:
+                return
+            if len(conn.buffer) > 4 + conn.length:
+                raise wire.FrameError("%d bytes after the frame" % (len(conn.buffer) - 4 - conn.length))
+            request = wire.decode(conn.buffer[4:])
+            reply = handle_request(self.store, self.site, request, conn.peer[0])
+        except (wire.FrameError, Refused) as err:
+            self._refuse(conn, str(err))
+            return
+        except Exception as err:  # a bug must not take the site's listener down
+            self._refuse(conn, "internal error: %r" % (err,))
+            return
+        self.log.info("served %s from machine %s (%s)" % (request.get("op"), request.get("from"), conn.peer[0]))
+        self._reply(conn, reply)
+
+    def _refuse(self, conn, why, reply=True):
+        self.log.warning("refused request from %s port %d: %s" % (conn.peer[0], conn.peer[1], why))
+        if reply:
+            self._reply(conn, {"ok": False, "error": why})
+        else:
+            self._close(conn)
+
+    def _reply(self, conn, message):
+        try:
+            conn.sock.setblocking(True)
+            conn.sock.settimeout(2.0)
+            conn.sock.sendall(wire.encode(message))
+        except (OSError, wire.FrameError):
+            pass
+        self._close(conn)
+
+    def _close(self, conn):
+        self.connections.pop(conn.sock.fileno(), None)
+        try:
+            self.selector.unregister(conn.sock)
+        except (KeyError, ValueError):
+            pass
+        conn.sock.close()
+
+    def finish(self):
+        runstate.remove_record(self.record, os.getpid())
+
+
+def main(argv=None):
+    parser = DaemonArgs(NAME, "Network listener of one site.")
+    try:
+        args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+        site = open_site(layout_from(args.root), args.site)
+    except CjcError as err:
+        print("%s: %s" % (NAME, err), file=sys.stderr)
+        return err.exit_status
+    ensure_marked(site.spool)
+    log = DaemonLog(site.spool, NAME)
+    daemon = NetDaemon(site, log)
+    try:
+        daemon.start()
+        daemon.run()
+    except CjcError as err:
+        log.error(str(err))
+        print("%s: %s" % (NAME, err), file=sys.stderr)
+        return 1
+    finally:
+        daemon.finish()
+    log.info("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,428 @@
+"""nqsdaemon: queues and job execution of one site (guide §2.1.4, SPEC §2.10).
+
+``nqsdaemon --root ROOT --site local|DB-PATH``
+
+Start, in this order (the pid record is written only at the end, when it serves):
+  1. take the node-local lock of the site (one nqsdaemon per site and node);
+  2. open the site database (upgrading its schema once when older);
+  3. end job processes left by a previous incarnation (SIGKILLed daemon), so that
+     no job can ever run twice at once;
+  4. apply the failover restart rules (:mod:`..restart`) to every job recorded RUNNING;
+  5. bind the local request and wake sockets, start netdaemon (its child) and
+     wait until it listens;
+  6. write ``run/nqsdaemon.pid``.
+
+Then loop: act on recorded signals, reap children, route pipe queues, dispatch
+batch jobs within run limits, signal jobs asked to be deleted, answer local
+requests; sleep until a signal, a poke or the next tick.
+
+SIGTERM is an orderly stop (exit 0): dispatching stops, every running job's
+process group gets SIGTERM, the daemon waits for them (the supervisor's deadline
+bounds this) and leaves them recorded RUNNING so the restart rules apply at the
+next start; then background processes the jobs left are ended (SPEC §2.13),
+netdaemon is stopped and the record removed. If netdaemon dies, nqsdaemon exits 1.
+"""
+
+import fcntl
+import json
+import os
+import selectors
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+
+from .. import runstate, wire
+from ..daemonlog import DaemonLog, endpoint
+from ..errors import CjcError
+from ..jobrun import JobStartError, describe_status, spawn_job, store_output
+from ..layout import layout_from
+from ..netproto import remote_call
+from ..nqsapi import Caller, serve_request
+from ..restart import recover
+from ..siteprocs import end_processes, site_processes
+from ..sites import open_site
+from ..store import BATCH, DELETED, EXITED, MIGRATED, PIPE, QUEUED, RUNNING, add_event, open_store
+from . import DaemonArgs, daemon_command, ensure_marked, site_environment
+
+NAME = "nqsdaemon"
+TICK = 1.0
+DISPATCH_BATCH = 256
+LEFTOVER_GRACE = 1.0
+_PEERCRED = struct.Struct("3i")
+
+
+class DaemonExit(Exception):
+    """Leave the main loop with this exit status."""
+
+    def __init__(self, status):
+        super().__init__(status)
+        self.status = status
+
+
+class NqsDaemon:
+    def __init__(self, layout, site, site_spec, log):
+        self.layout, self.site, self.site_spec, self.log = layout, site, site_spec, log
+        self.store = None
+        self.children = {}       # pid -> (job id, Popen)
+        self.signalled = set()   # job ids whose qdel signal was sent
+        self.pending = []        # recorded signal numbers (handlers only append)
+        self.stopping = False
+        self.term_sent = False
+        self.netdaemon = None
+        self.netdaemon_status = None
+        self.selector = selectors.DefaultSelector()
+        self.record = site.record_path("nqsdaemon.pid")
+        self.lock_fd = None
+        self.host = runstate.this_host()
+
+    # ------------------------------------------------------------ start
+
+    def start(self):
+        self._lock()
+        self.store = open_store(self.site.spool)
+        self._end_leftover_jobs("left by a previous nqsdaemon")
+        recover(self.store, self.site.spool, self._migrate_remote, self.log)
+        self._bind()
+        self._install_signals()
+        self._start_netdaemon()
+        runstate.write_record(self.record, os.getpid())
+        self.log.info("site %s serving (pid %d, spool %s)" % (self.site.name, os.getpid(), self.site.spool))
+
+    def _lock(self):
+        os.makedirs(self.site.run_dir, exist_ok=True)
+        self.lock_fd = os.open(os.path.join(self.site.run_dir, "nqsdaemon.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self.lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise CjcError("another nqsdaemon already runs site %s on this node (lock %s/nqsdaemon.lock)"
+                           % (self.site.name, self.site.run_dir))
+
+    def _end_leftover_jobs(self, why):
+        leftovers = site_processes(self.site.spool, jobs_only=True)
+        if leftovers:
+            self.log.warning("ending %d job process(es) %s: %s"
+                             % (len(leftovers), why, ", ".join(str(p.pid) for p in leftovers)))
+            end_processes(leftovers, grace=0)
+
+    def _migrate_remote(self, queue, job):
+        """Re-submit an interrupted job at a remote migration destination; returns where it went."""
+        target_queue, _, machine_name = queue["migration_dest"].partition("@")
+        with self.store.snapshot() as db:
+            row = db.execute("SELECT * FROM jobs WHERE id = ?", (job["id"],)).fetchone()
+        reply = remote_call(self.site, self.store, machine_name, {
+            "op": "submit", "user": row["owner"], "queue": target_queue, "name": row["name"],
+            "script": bytes(row["script"]).decode("utf-8", "replace"), "restart": row["restart"]})
+        return "%s@%s as request %s" % (target_queue, machine_name, reply.get("id"))
+
+    def _bind(self):
+        self.requests = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.wake = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            self.requests.bind(endpoint(self.site.spool, "nqs"))
+            self.wake.bind(endpoint(self.site.spool, "wake"))
+        except OSError as err:
+            raise CjcError("cannot bind the local sockets of site %s (%s): is another nqsdaemon of it running "
+                           "in this network namespace?" % (self.site.name, err))
+        self.requests.listen(64)
+        self.requests.setblocking(False)
+        self.wake.setblocking(False)
+        self.selector.register(self.requests, selectors.EVENT_READ, "request")
+        self.selector.register(self.wake, selectors.EVENT_READ, "wake")
+
+    def _install_signals(self):
+        read_end, write_end = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.signal_pipe = read_end
+        signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
+            signal.signal(sig, self._record_signal)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        self.selector.register(read_end, selectors.EVENT_READ, "signal")
+
+    def _record_signal(self, signum, _frame):
+        self.pending.append(signum)  # handlers only record; the loop acts
+
+    def _start_netdaemon(self):
+        argv = daemon_command(self.layout, "netdaemon", self.site_spec)
+        self.netdaemon = subprocess.Popen(argv, env=site_environment(self.site.spool), stdin=subprocess.DEVNULL)
+        record = self.site.record_path("netdaemon.pid")
+        while runstate.live_pid(record) != self.netdaemon.pid:
+            self._act_on_signals()
+            self._reap()
+            if self.netdaemon_status is not None:
+                raise CjcError("netdaemon exited during start (%s); see the site log"
+                               % describe_status(self.netdaemon_status)[1])
+            if self.stopping:
+                raise DaemonExit(0)
+            time.sleep(0.02)
+
+    # ------------------------------------------------------------ loop
+
+    def run(self):
+        while True:
+            self._act_on_signals()
+            self._reap()
+            if self.netdaemon_status is not None:
+                self.log.error("netdaemon (pid %d) died: %s; nqsdaemon exits so that the site is stopped"
+                               % (self.netdaemon.pid, describe_status(self.netdaemon_status)[1]))
+                self._signal_jobs(signal.SIGTERM)
+                raise DaemonExit(1)
+            if self.stopping:
+                if not self.term_sent:
+                    self.log.info("orderly stop: SIGTERM to %d running job(s)" % len(self.children))
+                    self._signal_jobs(signal.SIGTERM)
+                    self.term_sent = True
+                if not self.children:
+                    return
+            else:
+                self._signal_deletes()
+                self._route()
+                self._dispatch()
+            self._wait(TICK)
+
+    def _act_on_signals(self):
+        while self.pending:
+            signum = self.pending.pop(0)
+            if signum in (signal.SIGTERM, signal.SIGINT) and not self.stopping:
+                self.stopping = True  # RUNNING -> STOPPING
+
+    def _wait(self, timeout):
+        for key, _events in self.selector.select(timeout):
+            if key.data == "signal":
+                try:
+                    while os.read(self.signal_pipe, 512):
+                        pass
+                except BlockingIOError:
+                    pass
+            elif key.data == "wake":
+                try:
+                    while self.wake.recv(64):
+                        pass
+                except BlockingIOError:
+                    pass
+            elif key.data == "request":
+                self._serve_local()
+
+    def _serve_local(self):
+        """Answer the local requests waiting (qsub/qstat/qdel/qmgr of non-root users)."""
+        for _ in range(64):
+            try:
+                conn, _addr = self.requests.accept()
+            except BlockingIOError:
+                return
+            try:
+                conn.settimeout(2.0)
+                _pid, uid, _gid = _PEERCRED.unpack(
+                    conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size))
+                request = wire.recv_message(conn)
+                wire.send_message(conn, serve_request(self.store, Caller.of_uid(uid), request))
+            except (OSError, wire.FrameError) as err:
+                self.log.warning("local request refused: %s" % err)
+            finally:
+                conn.close()
+
+    def _reap(self):
+        ended = []
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            if self.netdaemon is not None and pid == self.netdaemon.pid:
+                self.netdaemon.returncode = os.waitstatus_to_exitcode(status)
+                self.netdaemon_status = status
+                continue
+            entry = self.children.pop(pid, None)
+            if entry is None:
+                self.log.warning("reaped unknown child pid %d (%s)" % (pid, describe_status(status)[1]))
+                continue
+            job_id, popen = entry
+            popen.returncode = os.waitstatus_to_exitcode(status)
+            self.signalled.discard(job_id)
+            ended.append((job_id, status))
+        if ended:
+            self._record_ends(ended)
+
+    def _record_ends(self, ended):
+        now = time.time()
+        with self.store.transaction() as db:
+            for job_id, status in ended:
+                job = db.execute("SELECT id, runs, started, delete_reason FROM jobs WHERE id = ?",
+                                 (job_id,)).fetchone()
+                code, words = describe_status(status)
+                if self.term_sent and not job["delete_reason"] and not (os.WIFEXITED(status) and code == 0):
+                    # Interrupted by the site stop: stays RUNNING for the restart rules of the next start;
+                    # its output stays in its files until then.
+                    db.execute("UPDATE jobs SET pid = NULL WHERE id = ?", (job_id,))
+                    add_event(db, job_id, RUNNING, "interrupted by the stop of site %s (%s)"
+                              % (self.site.name, words), now)
+                    continue
+                state = DELETED if job["delete_reason"] else EXITED
+                reason = job["delete_reason"] and "%s while running (%s)" % (job["delete_reason"], words)
+                store_output(db, self.site.spool, job, code, now, words)
+                db.execute("UPDATE jobs SET state = ?, ended = ?, exit_status = ?, pid = NULL, reason = ? "
+                           "WHERE id = ?", (state, now, code, reason, job_id))
+                add_event(db, job_id, state, reason or "ended: %s" % words, now)
+
+    def _signal_jobs(self, sig):
+        for pid in list(self.children):
+            try:
+                os.killpg(pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def _signal_deletes(self):
+        with self.store.snapshot() as db:
+            rows = db.execute("SELECT id, pid, kill_signal FROM jobs WHERE state = ? AND kill_signal IS NOT NULL",
+                              (RUNNING,)).fetchall()
+        for row in rows:
+            if row["id"] in self.signalled or row["pid"] not in self.children:
+                continue
+            self.signalled.add(row["id"])
+            try:
+                os.killpg(row["pid"], row["kill_signal"])
+            except ProcessLookupError:
+                pass
+
+    def _route(self):
+        """Pipe queues: hand their queued jobs to the destination (local queue or queue@machine)."""
+        now = time.time()
+        remote = []
+        with self.store.transaction() as db:
+            pipes = db.execute("SELECT q.name, q.destination, d.enabled AS dest_enabled FROM queues q "
+                               "LEFT JOIN queues d ON d.name = q.destination "
+                               "WHERE q.type = ? AND q.started = 1 AND EXISTS "
+                               "(SELECT 1 FROM jobs j WHERE j.queue = q.name AND j.state = ?)",
+                               (PIPE, QUEUED)).fetchall()
+            for pipe in pipes:
+                if "@" in (pipe["destination"] or ""):
+                    remote += db.execute("SELECT * FROM jobs WHERE queue = ? AND state = ? ORDER BY id",
+                                         (pipe["name"], QUEUED)).fetchall()
+                    continue
+                if not pipe["dest_enabled"]:
+                    continue  # destination missing or disabled: the jobs wait in the pipe queue
+                db.execute("INSERT INTO events (job_id, at, state, message) SELECT id, ?, ?, ? FROM jobs "
+                           "WHERE queue = ? AND state = ?",
+                           (now, QUEUED, "routed from pipe queue %s to %s" % (pipe["name"], pipe["destination"]),
+                            pipe["name"], QUEUED))
+                db.execute("UPDATE jobs SET queue = ? WHERE queue = ? AND state = ?",
+                           (pipe["destination"], pipe["name"], QUEUED))
+        for job in remote:
+            self._route_remote(job)
+
+    def _route_remote(self, job):
+        with self.store.snapshot() as db:
+            destination = db.execute("SELECT destination FROM queues WHERE name = ?", (job["queue"],)).fetchone()[0]
+        queue, _, machine_name = destination.partition("@")
+        try:
+            reply = remote_call(self.site, self.store, machine_name, {
+                "op": "submit", "user": job["owner"], "queue": queue, "name": job["name"],
+                "script": bytes(job["script"]).decode("utf-8", "replace"), "restart": job["restart"],
+                "env": json.loads(job["env"])})
+        except CjcError as err:
+            self.log.warning("request %d waits in pipe queue %s: %s" % (job["id"], job["queue"], err))
+            return
+        where = "%s as request %s" % (destination, reply.get("id"))
+        with self.store.transaction() as db:
+            db.execute("UPDATE jobs SET state = ?, reason = ?, ended = ? WHERE id = ? AND state = ?",
+                       (MIGRATED, "routed to " + where, time.time(), job["id"], QUEUED))
+            add_event(db, job["id"], MIGRATED, "routed from pipe queue %s to %s" % (job["queue"], where))
+
+    def _dispatch(self):
+        now = time.time()
+        with self.store.transaction() as db:
+            running = dict(db.execute("SELECT queue, count(*) FROM jobs WHERE state = ? GROUP BY queue",
+                                      (RUNNING,)).fetchall())
+            picked = []
+            for queue in db.execute("SELECT name, run_limit FROM queues WHERE type = ? AND started = 1 "
+                                    "ORDER BY priority DESC, name", (BATCH,)).fetchall():
+                free = min(queue["run_limit"] - running.get(queue["name"], 0), DISPATCH_BATCH - len(picked))
+                if free <= 0:
+                    continue
+                ids = [row[0] for row in db.execute(
+                    "SELECT id FROM jobs WHERE queue = ? AND state = ? ORDER BY id LIMIT ?",
+                    (queue["name"], QUEUED, free))]
+                for job_id in ids:
+                    db.execute("UPDATE jobs SET state = ?, runs = runs + 1, started = ?, host = ?, pid = NULL, "
+                               "ended = NULL, exit_status = NULL WHERE id = ? AND state = ?",
+                               (RUNNING, now, self.host, job_id, QUEUED))
+                picked += ids
+            if not picked:
+                return
+            jobs = db.execute("SELECT * FROM jobs WHERE id IN (%s)" % ",".join("?" * len(picked)),
+                              picked).fetchall()
+        started, failed = [], []
+        for job in jobs:
+            try:
+                popen = spawn_job(self.site, job)
+            except JobStartError as err:
+                failed.append((job, str(err)))
+                continue
+            self.children[popen.pid] = (job["id"], popen)
+            started.append((popen.pid, job["id"], job["runs"]))
+        with self.store.transaction() as db:
+            db.executemany("UPDATE jobs SET pid = ? WHERE id = ?", [(pid, job_id) for pid, job_id, _r in started])
+            db.executemany("INSERT INTO events (job_id, at, state, message) VALUES (?, ?, ?, ?)",
+                           [(job_id, now, RUNNING, "run %d started on %s as process group %d"
+                             % (runs, self.host, pid)) for pid, job_id, runs in started])
+            for job, why in failed:
+                store_output(db, self.site.spool, job, None, time.time(), "not started")
+                db.execute("UPDATE jobs SET state = ?, ended = ?, reason = ? WHERE id = ?",
+                           (EXITED, time.time(), why, job["id"]))
+                add_event(db, job["id"], EXITED, "could not start: %s" % why)
+                self.log.warning("request %d could not start: %s" % (job["id"], why))
+
+    # ------------------------------------------------------------ stop
+
+    def finish(self, status):
+        """Stop netdaemon, end what the jobs left behind, remove the record."""
+        if status == 0:
+            self._end_leftover_jobs("left behind by jobs at site stop (§2.13)")
+        if self.netdaemon is not None and self.netdaemon_status is None:
+            try:
+                self.netdaemon.terminate()
+                self.netdaemon.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.netdaemon.kill()
+                self.netdaemon.wait()
+            except ProcessLookupError:
+                pass
+        runstate.remove_record(self.record, os.getpid())
+        if self.store is not None:
+            self.store.close()
+
+
+def main(argv=None):
+    parser = DaemonArgs(NAME, "Queues and job execution of one site.")
+    try:
+        args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+        layout = layout_from(args.root)
+        site = open_site(layout, args.site)
+    except CjcError as err:
+        print("%s: %s" % (NAME, err), file=sys.stderr)
+        return err.exit_status
+    ensure_marked(site.spool)
+    log = DaemonLog(site.spool, NAME)
+    daemon = NqsDaemon(layout, site, args.site, log)
+    status = 0
+    try:
+        daemon.start()
+        daemon.run()
+        log.info("stopped in order")
+    except DaemonExit as done:
+        status = done.status
+    except CjcError as err:
+        log.error(str(err))
+        print("%s: %s" % (NAME, err), file=sys.stderr)
+        status = 1
+    finally:
+        daemon.finish(status)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
