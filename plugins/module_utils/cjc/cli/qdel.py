@@ -1,0 +1,40 @@
+"""``qdel [-k] REQUEST-ID...``: delete queued requests, signal running ones (SIGTERM; -k SIGKILL).
+
+Only the owner of a request or an NQS manager may delete it. A running request
+is signalled as a whole (its process group) by nqsdaemon; its tracker keeps the
+output so far and who deleted it.
+"""
+
+import signal
+import sys
+
+from ..nqsapi import NqsError, parse_request_id
+from .common import Parser, run
+from ._nqs import client_for
+
+PROG = "qdel"
+
+
+def _body(argv):
+    parser = Parser(PROG, "Delete requests of the site NQS_SITE names.")
+    parser.add_argument("-k", dest="kill", action="store_true", help="SIGKILL running requests (default SIGTERM)")
+    parser.add_argument("requests", nargs="+", metavar="REQUEST-ID")
+    args = parser.parse_args(argv)
+    ids = [parse_request_id(text) for text in args.requests]
+    client = client_for(args, PROG)
+    status = 0
+    try:
+        for job_id in ids:
+            try:
+                reply = client.call("delete", id=job_id, signal=int(signal.SIGKILL if args.kill else signal.SIGTERM))
+                print(reply["message"])
+            except NqsError as err:
+                print("%s: %s" % (PROG, err), file=sys.stderr)
+                status = 1
+    finally:
+        client.close()
+    return status
+
+
+def main(argv=None):
+    return run(PROG, _body, sys.argv[1:] if argv is None else argv)

@@ -1,0 +1,43 @@
+"""``qmgr [-c COMMAND]...``: manage queues, managers, machine IDs and user mapping.
+
+Commands come from ``-c`` options or, without any, from standard input, one per
+line (``qmgr help`` lists them). Only NQS managers may use it: root, and the
+users added with ``add managers USER``.
+"""
+
+import sys
+
+from ..nqsapi import NqsError
+from .common import Parser, run
+from ._nqs import client_for
+
+PROG = "qmgr"
+
+
+def _body(argv):
+    parser = Parser(PROG, "Manage the queues of the site NQS_SITE names (NQS managers only).")
+    parser.add_argument("-c", dest="commands", action="append", default=[], metavar="COMMAND")
+    args = parser.parse_args(argv)
+    client = client_for(args, PROG)
+    commands = args.commands or [line for line in sys.stdin.read().splitlines()]
+    status = 0
+    try:
+        for line in commands:
+            if not line.strip() or line.strip().startswith("#"):
+                continue
+            if line.strip().lower() in ("exit", "quit"):
+                break
+            try:
+                message = client.call("qmgr", line=line)["message"]
+                if message:
+                    print(message)
+            except NqsError as err:
+                print("%s: %s" % (PROG, err), file=sys.stderr)
+                status = 1
+    finally:
+        client.close()
+    return status
+
+
+def main(argv=None):
+    return run(PROG, _body, sys.argv[1:] if argv is None else argv)
