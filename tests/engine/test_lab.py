@@ -248,3 +248,32 @@ def test_sandbox_has_given_addresses_and_hosts(cjc_sandbox):
     assert "10.213.9.10/24" in sb.run("ip", "-o", "-4", "addr").stdout
     sb.set_hosts("10.213.9.10 other.cjclab.example\n")
     assert sb.run("getent", "hosts", "10.213.9.10").stdout.split()[1] == "other.cjclab.example"
+
+
+@pytest.mark.slow
+def test_lab_pacemaker_cluster_comes_up_and_survives_a_node_kill(cjc_lab_factory):
+    from lab.pacemaker import pacemaker_unavailable_reason
+    reason = pacemaker_unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    t0 = time.monotonic()
+    lab = cjc_lab_factory(connection="local", pacemaker=True,
+                          pacemaker_options={"token_ms": 1000})
+    t_up = time.monotonic() - t0
+    pcmk = lab.pacemaker
+    st = pcmk.state("node1")
+    assert st["online"] == ["node1", "node2"] and st["dc"] in ("node1", "node2")
+    assert t_up < 30, t_up
+    # lab only: no fencing (documented in docs/lab.md)
+    prop = lab.nsx("node2", "crm_attribute", "--type", "crm_config", "--name",
+                   "stonith-enabled", "--query", "--quiet").stdout.strip()
+    assert prop == "false"
+    lab.kill_node("node2")
+    assert pcmk.daemon_pids("node2", "corosync") == []
+    deadline = time.monotonic() + 20
+    while pcmk.state("node1")["online"] != ["node1"]:
+        assert time.monotonic() < deadline, pcmk.status_text()
+        time.sleep(0.2)
+    lab.revive_node("node2")
+    pcmk.wait_online(timeout=30)
+    assert pcmk.state("node2")["online"] == ["node1", "node2"]
