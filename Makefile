@@ -21,6 +21,18 @@ apt-deps:
 	if [ -n "$$missing" ]; then echo "apt-get install $$missing"; apt-get update -qq && \
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
 
+# The two-node lab (docs/lab.md): make lab-up [LAB=name] [PACEMAKER=1]; make lab-down
+LAB ?= cjclab
+.PHONY: apt-deps-pacemaker lab-up lab-down
+apt-deps-pacemaker: apt-deps
+	@missing=$$(grep -v '^\s*#' tests/apt-packages-pacemaker.txt | while read -r p; do [ -z "$$p" ] || dpkg -s "$$p" >/dev/null 2>&1 || echo "$$p"; done); \
+	if [ -n "$$missing" ]; then echo "apt-get install $$missing"; apt-get update -qq && \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
+lab-up: apt-deps $(if $(PACEMAKER),apt-deps-pacemaker)
+	tests/lab/cjclab --name $(LAB) up $(if $(PACEMAKER),--pacemaker)
+lab-down:
+	tests/lab/cjclab --name $(LAB) down
+
 # Put the engine's commands under ROOT (default /): make install-engine ROOT=/tmp/node1
 install-engine: venv
 	PYTHONPATH=plugins/module_utils $(PY) -m cjc.cli.install --root $(ROOT) --local-machine-id $(LOCAL_MID)
