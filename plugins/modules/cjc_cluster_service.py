@@ -1,0 +1,185 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: cjc.cluster maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: cjc_cluster_service
+short_description: Register a cjc site's start, stop and monitor with a cluster product
+version_added: 0.1.0
+description:
+  - The product-neutral front end of step 9 of the build order. One set of options describes the service
+    (the site, its database, its floating address, a name, how often to check it, what it depends on); a
+    backend per I(product) turns it into that product's configuration.
+  - C(pacemaker) configures a resource group I(service_name) holding C(<service_name>-ip)
+    (C(ocf:heartbeat:IPaddr2) with I(address)) and C(<service_name>-site) (C(ocf:cjc:cjcsite): start is
+    C(cjcpw), stop C(cjcpw -stop), monitor every I(monitor_interval) seconds, timeouts from the site's
+    C(site.conf)); each of I(dependencies) gets an order and a colocation constraint. It reads the CIB with
+    C(cibadmin --query) and changes it with C(cibadmin --create/--replace/--delete), only where it differs.
+    It refuses until the OCF agent C(ocf:cjc:cjcsite) is installed on the node (it comes with the Pacemaker
+    issue of this collection).
+  - C(serviceguard), C(clusterpro), C(clusterpro_windows), C(suncluster), C(suncluster22) and C(msfc) are part
+    of the interface but their backends are not implemented yet; asking for them fails and changes nothing.
+author:
+  - cjc.cluster maintainers
+extends_documentation_fragment:
+  - cjc.cluster._attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+    details: The diff is the product configuration of the service before and after (for Pacemaker, CIB XML).
+  idempotent:
+    support: full
+options:
+  product:
+    description:
+      - The cluster product.
+    type: str
+    required: true
+    choices: [pacemaker, serviceguard, clusterpro, clusterpro_windows, suncluster, suncluster22, msfc]
+  site:
+    description:
+      - Site name (canonical name of the relocatable address).
+    type: str
+    required: true
+  db_path:
+    description:
+      - Site database path on the shared disk.
+    type: path
+    required: true
+  address:
+    description:
+      - The floating (relocatable) IPv4 address, optionally with a prefix length (C(192.168.1.100/24)).
+      - When given, the service owns the address (for Pacemaker, an C(IPaddr2) resource in the group).
+    type: str
+  service_name:
+    description:
+      - The product's name of the service (resource group, package, exec resource, resource).
+      - Default C(cjc-<first label of site>).
+    type: str
+  monitor_interval:
+    description:
+      - Seconds between two health checks of the site (1 to 3600).
+    type: int
+    default: 10
+  dependencies:
+    description:
+      - Names of the product's objects that must be running before the service, on the same node (for
+        example the file system resource of the shared disk).
+    type: list
+    elements: str
+    default: []
+  state:
+    description:
+      - Whether the service is registered.
+    type: str
+    choices: [present, absent]
+    default: present
+  options:
+    description:
+      - Product-specific settings; each backend documents and checks its own.
+    type: dict
+    default: {}
+  root:
+    description:
+      - Root prefix of the node's engine files (a lab node); the commands in the configuration use it.
+    type: path
+    default: /
+  config_dir:
+    description:
+      - Directory where backends that render files (scripts, package configuration) write them.
+    type: path
+notes:
+  - Run it on one node of the cluster (C(run_once)); the product distributes its configuration.
+seealso:
+  - module: cjc.cluster.cjc_site
+"""
+
+EXAMPLES = r"""
+- name: Register the site with Pacemaker (step 9)
+  cjc.cluster.cjc_cluster_service:
+    product: pacemaker
+    site: jobsite.example.com
+    db_path: /mnt/jobdb
+    address: 192.168.1.100/24
+    dependencies: [jobdb-fs]
+  run_once: true
+
+- name: Remove the service
+  cjc.cluster.cjc_cluster_service:
+    product: pacemaker
+    site: jobsite.example.com
+    db_path: /mnt/jobdb
+    dependencies: [jobdb-fs]
+    state: absent
+  run_once: true
+"""
+
+RETURN = r"""
+product:
+  description: The cluster product.
+  returned: success
+  type: str
+  sample: pacemaker
+service_name:
+  description: The product's name of the service.
+  returned: success
+  type: str
+  sample: cjc-jobsite
+actions:
+  description: What the run did (check mode, would do), with the commands as argv lists.
+  returned: success
+  type: list
+  elements: dict
+  sample: [{"action": "create", "argv": ["cibadmin", "--create", "--scope", "resources", "--xml-text", "<group/>"]}]
+resources:
+  description: The product objects of the service (for Pacemaker, the ids of the group and its members).
+  returned: success
+  type: dict
+  sample: {"group": "cjc-jobsite", "site": "cjc-jobsite-site", "ip": "cjc-jobsite-ip"}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.cjc.cluster.plugins.module_utils._cjc_module import CjcError, fail_from, runner
+from ansible_collections.cjc.cluster.plugins.module_utils.cjc import products
+
+
+def argument_spec():
+    return dict(
+        product=dict(type="str", required=True, choices=list(products.PRODUCTS)),
+        site=dict(type="str", required=True),
+        db_path=dict(type="path", required=True),
+        address=dict(type="str"),
+        service_name=dict(type="str"),
+        monitor_interval=dict(type="int", default=10),
+        dependencies=dict(type="list", elements="str", default=[]),
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+        options=dict(type="dict", default={}),
+        root=dict(type="path", default="/"),
+        config_dir=dict(type="path"),
+    )
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    run = runner(module)
+    try:
+        request = products.make_request(**module.params)
+        plan = products.plan_service(request, run)
+        if plan.changed and not module.check_mode:
+            products.apply_service(plan, run)
+    except CjcError as err:
+        fail_from(module, err)
+    for warning in plan.warnings:
+        module.warn(warning)
+    module.exit_json(changed=plan.changed, product=request.product, service_name=request.service_name,
+                     actions=plan.actions, resources=plan.result.get("resources", {}),
+                     diff=dict(before=plan.before, after=plan.after))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,221 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: cjc.cluster maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: cjc_userid_check
+short_description: Compare (and optionally unify) job users' UIDs and GIDs across the nodes of a cluster
+version_added: 0.1.0
+description:
+  - Jobs run under their owner's user ID, so after a failover every job user must have the same UID (and
+    GID) on the standby as on the active node (step 4 of the build order).
+  - In one task, reads the users and groups on every node of the play (an action plugin gathers the nodes'
+    reports on the controller) and compares them with the I(active_node).
+  - Without I(fix), fails on every node with a table (kind, name, node, uid, gid, problem) of the
+    mismatches and of the missing users and groups, so the play stops before anything relies on them.
+  - With I(fix=true), makes each standby node match the active node with C(groupmod -g) and
+    C(usermod -u -g), then re-owns the files that still carry the old IDs on the node's local file
+    systems (or under I(reown_paths)). A node refuses (fails, changes nothing) when a wanted ID belongs to
+    another account there, when the user has running processes there, or when a user or group is missing
+    (create those with M(ansible.builtin.user) / M(ansible.builtin.group)).
+  - In check mode the planned commands and ID changes are reported and nothing is changed.
+  - Every node of the play must run this task at the same time; the nodes wait for each other up to
+    I(wait_timeout) seconds (keep C(forks) at least the number of nodes, and do not use a C(serial) smaller
+    than the cluster).
+author:
+  - cjc.cluster maintainers
+extends_documentation_fragment:
+  - cjc.cluster._attributes
+  - cjc.cluster._attributes.action
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+    details: The diff shows this node's IDs of the named users and groups before and after.
+  idempotent:
+    support: full
+options:
+  users:
+    description:
+      - Job users whose UID and primary GID must be the same on every node.
+    type: list
+    elements: str
+    default: []
+  groups:
+    description:
+      - Groups whose GID must be the same on every node.
+      - List the primary groups of the I(users) here when I(fix) may have to change a GID.
+    type: list
+    elements: str
+    default: []
+  fix:
+    description:
+      - Make the standby nodes match the active node instead of failing.
+    type: bool
+    default: false
+  active_node:
+    description:
+      - Inventory name of the node whose IDs are the reference.
+      - Default is the first host of the play batch.
+    type: str
+  reference:
+    description:
+      - The IDs this node must have, as C({users: {name: {uid: N, gid: N}}, groups: {name: N}}).
+      - Normally left unset, the action plugin fills it from I(active_node). Set it to check or fix a node
+        against fixed IDs.
+    type: dict
+  reown_paths:
+    description:
+      - Directories whose file systems are searched for files to re-own after an ID change (symbolic links
+        are not followed, other file systems are not entered).
+      - Default is every local file system of the node (network and pseudo file systems excluded), or
+        I(root) when I(root) is not C(/).
+    type: list
+    elements: path
+  root:
+    description:
+      - Root prefix of the node (a lab node): accounts are read from C(<root>/etc/passwd) and C(<root>/etc/group)
+        and changed with C(usermod --prefix <root>). C(/) uses the system's account databases.
+    type: path
+    default: /
+  wait_timeout:
+    description:
+      - Seconds a node waits for the other nodes' reports.
+    type: int
+    default: 60
+notes:
+  - Users and groups are compared, never created or removed.
+seealso:
+  - module: ansible.builtin.user
+  - module: ansible.builtin.group
+"""
+
+EXAMPLES = r"""
+- name: Check that job users have the same IDs on every node (step 4)
+  cjc.cluster.cjc_userid_check:
+    users: [jobuser1, jobuser2]
+    groups: [jobs]
+
+- name: Make the standby nodes match the active node
+  cjc.cluster.cjc_userid_check:
+    users: [jobuser1, jobuser2]
+    groups: [jobs]
+    active_node: "{{ groups['cjc_active'][0] }}"
+    fix: true
+"""
+
+RETURN = r"""
+accounts:
+  description: This node's IDs of the named users and groups (after the run; as now in check mode).
+  returned: success
+  type: dict
+  sample: {"users": {"jobuser1": {"uid": 1001, "gid": 1001}}, "groups": {"jobs": 1001}}
+active_node:
+  description: The node whose IDs are the reference.
+  returned: when run through the action plugin
+  type: str
+  sample: node1
+mismatches:
+  description: Every difference from the active node, on any node (empty when all nodes agree).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"kind": "user", "name": "jobuser1", "node": "node2", "uid": 1005, "gid": 1001,
+            "problem": "active has uid 1001 gid 1001"}]
+table:
+  description: The mismatches as a text table, one line per user or group and node.
+  returned: always
+  type: str
+  sample: "KIND  NAME      NODE            UID   GID   PROBLEM\nuser  jobuser1  node1 (active)  1001  1001  ok\n"
+commands:
+  description: The C(groupmod)/C(usermod) commands this node ran (check mode, would run).
+  returned: success
+  type: list
+  elements: list
+  sample: [["usermod", "-u", "1001", "jobuser1"]]
+changes:
+  description: The ID changes of this node in words.
+  returned: success
+  type: list
+  elements: str
+  sample: ["user jobuser1: uid 1005 gid 1001 -> uid 1001 gid 1001"]
+reowned:
+  description: Number of files re-owned (check mode, that would be re-owned).
+  returned: success
+  type: int
+  sample: 12
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.cjc.cluster.plugins.module_utils._cjc_module import CjcError, fail_from
+from ansible_collections.cjc.cluster.plugins.module_utils.cjc import userids
+
+
+def argument_spec():
+    return dict(
+        users=dict(type="list", elements="str", default=[]),
+        groups=dict(type="list", elements="str", default=[]),
+        fix=dict(type="bool", default=False),
+        active_node=dict(type="str"),
+        reference=dict(type="dict"),
+        reown_paths=dict(type="list", elements="path"),
+        root=dict(type="path", default="/"),
+        wait_timeout=dict(type="int", default=60),
+    )
+
+
+def _reference(raw):
+    """The reference report from the option (names and integers checked)."""
+    try:
+        users = {str(k): (None if v is None else {"uid": int(v["uid"]), "gid": int(v["gid"])})
+                 for k, v in (raw.get("users") or {}).items()}
+        groups = {str(k): (None if v is None else int(v)) for k, v in (raw.get("groups") or {}).items()}
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise userids.UserIdError("reference must look like {users: {name: {uid: N, gid: N}}, groups: {name: N}}")
+    return {"users": users, "groups": groups}
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    params = module.params
+    root = params["root"]
+    result = dict(changed=False, commands=[], changes=[], reowned=0, mismatches=[], table="")
+    try:
+        local = userids.read_accounts(params["users"], params["groups"], root)
+        before = {"users": local["users"], "groups": local["groups"]}
+        after = before
+        if params["reference"] is not None:
+            reference = _reference(params["reference"])
+            reports = {"reference": reference, "this node": local}
+            rows = userids.compare(reports, "reference")
+            result.update(mismatches=rows, table=userids.format_table(rows, reports, "reference"))
+            if rows and not params["fix"]:
+                module.fail_json(msg="IDs differ from the reference:\n" + result["table"], **result)
+            if rows:
+                plan = userids.plan_fix(local, reference, root=root)
+                userids.check_no_processes(local, reference)
+                paths = params["reown_paths"] or ([root] if root != "/" else userids.local_filesystems())
+                result.update(changed=bool(plan["commands"]), commands=plan["commands"], changes=plan["changes"])
+                if plan["commands"] and not module.check_mode:
+                    result["reowned"] = userids.apply_fix(plan, lambda argv: module.run_command(argv), paths)
+                    local = userids.read_accounts(params["users"], params["groups"], root)
+                    after = {"users": local["users"], "groups": local["groups"]}
+                elif plan["commands"]:
+                    files = userids.find_files_to_reown(paths, plan["reown"]["uids"], plan["reown"]["gids"])
+                    result["reowned"] = len(files)
+                    after = {"users": dict(before["users"], **{n: reference["users"][n] for n in reference["users"]
+                                                             if before["users"].get(n) is not None}),
+                             "groups": dict(before["groups"], **{n: reference["groups"][n] for n in reference["groups"]
+                                                               if before["groups"].get(n) is not None})}
+    except CjcError as err:
+        fail_from(module, err)
+    module.exit_json(accounts={"users": local["users"], "groups": local["groups"]},
+                     diff=dict(before=before, after=after), **result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""cjc_cluster_service: the product-neutral interface, the backend registry and the
+Pacemaker backend's plan (pure: CIB XML in, cibadmin argv lists out)."""
+
+import os
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from ansible_collections.cjc.cluster.plugins.modules import cjc_cluster_service
+from cjc import products
+from cjc.products import pacemaker
+from cjc.siteconf import DEFAULT_TIMINGS
+
+BASE = dict(site="jobsite.example.com", db_path="/mnt/jobdb")
+
+
+@pytest.mark.parametrize("product", ["serviceguard", "clusterpro", "clusterpro_windows", "suncluster",
+                                     "suncluster22", "msfc"])
+def test_unimplemented_products_fail_clearly(run, product):
+    result = run(cjc_cluster_service, dict(BASE, product=product))
+    assert result["failed"] is True
+    assert "cluster product %s is not implemented yet" % product in result["msg"]
+    assert "issue #8; nothing was changed" in result["msg"]
+
+
+def test_unknown_product_is_refused_by_the_spec(run):
+    result = run(cjc_cluster_service, dict(BASE, product="heartbeat1"))
+    assert result["failed"] and "value of product must be one of" in result["msg"]
+
+
+@pytest.mark.parametrize("extra, message", [
+    (dict(address="10.0.0.300"), "address '10.0.0.300' is not an IPv4 address"),
+    (dict(monitor_interval=0), "monitor_interval 0 is not valid"),
+    (dict(dependencies=["bad name"]), "'bad name' is not a usable service or resource name"),
+    (dict(db_path="relative/db"), "must be an absolute path"),
+])
+def test_request_is_validated_before_any_product_call(run, extra, message):
+    result = run(cjc_cluster_service, dict(BASE, product="pacemaker", **extra))
+    assert result["failed"] and message in result["msg"], result["msg"]
+
+
+def test_pacemaker_without_cibadmin_says_so(run, monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    result = run(cjc_cluster_service, dict(BASE, product="pacemaker"))
+    assert result["failed"] and "cibadmin is not on this node's PATH" in result["msg"]
+
+
+def request(**extra):
+    return products.make_request(**dict(dict(BASE, product="pacemaker", address="10.213.0.100/24",
+                                             dependencies=["jobdb-fs"]), **extra))
+
+
+def cib(*elements):
+    root = ET.Element("resources")
+    for element in elements:
+        root.append(element)
+    return root
+
+
+@pytest.fixture
+def agent(tmp_path):
+    path = tmp_path / "cjcsite"
+    path.write_text("#!/bin/sh\n")
+    return str(path)
+
+
+def test_pacemaker_plan_creates_group_and_constraints(agent):
+    current = {"resources": cib(), "constraints": ET.Element("constraints"), "timings": DEFAULT_TIMINGS}
+    plan = pacemaker.PacemakerBackend().plan(request(), current, agent=agent)
+    assert plan.changed
+    assert [(a["action"], a["argv"][:4]) for a in plan.actions] == [
+        ("create", ["cibadmin", "--create", "--scope", "resources"]),
+        ("create", ["cibadmin", "--create", "--scope", "constraints"]),
+        ("create", ["cibadmin", "--create", "--scope", "constraints"])]
+    group = ET.fromstring(plan.actions[0]["argv"][5])
+    assert [p.get("id") for p in group] == ["cjc-jobsite-ip", "cjc-jobsite-site"]
+    site = group.find("primitive[@id='cjc-jobsite-site']")
+    assert (site.get("class"), site.get("provider"), site.get("type")) == ("ocf", "cjc", "cjcsite")
+    ops = {op.get("name"): op.get("timeout") for op in site.iter("op")}
+    assert ops == {"start": "210s", "stop": "210s", "monitor": "30s"}  # BOOT/STOP_TIMEOUT 180 + 30
+    nv = {n.get("name"): n.get("value") for n in group.iter("nvpair")}
+    assert nv == {"ip": "10.213.0.100", "cidr_netmask": "24", "site": "jobsite.example.com",
+                  "db_path": "/mnt/jobdb", "root": "/"}
+    assert plan.result["resources"] == {"group": "cjc-jobsite", "site": "cjc-jobsite-site", "ip": "cjc-jobsite-ip"}
+
+
+def test_pacemaker_plan_is_idempotent_and_replaces_drift(agent):
+    req = request()
+    group = pacemaker.wanted_group(req)
+    constraints = ET.Element("constraints")
+    for element in pacemaker.wanted_constraints(req):
+        constraints.append(element)
+    current = {"resources": cib(group), "constraints": constraints, "timings": DEFAULT_TIMINGS}
+    assert pacemaker.PacemakerBackend().plan(req, current, agent=agent).changed is False
+    drifted = request(monitor_interval=20)
+    plan = pacemaker.PacemakerBackend().plan(drifted, current, agent=agent)
+    assert [a["action"] for a in plan.actions] == ["replace"]
+    assert plan.before != plan.after
+
+
+def test_pacemaker_absent_deletes_constraints_then_group(agent):
+    req = request(state="absent")
+    constraints = ET.Element("constraints")
+    for element in pacemaker.wanted_constraints(req):
+        constraints.append(element)
+    current = {"resources": cib(pacemaker.wanted_group(req)), "constraints": constraints,
+               "timings": DEFAULT_TIMINGS}
+    plan = pacemaker.PacemakerBackend().plan(req, current, agent=agent)
+    assert [a["argv"][-1] for a in plan.actions] == [
+        '<rsc_order id="cjc-jobsite-after-jobdb-fs"/>', '<rsc_colocation id="cjc-jobsite-with-jobdb-fs"/>',
+        '<group id="cjc-jobsite"/>']
+
+
+def test_pacemaker_refuses_without_agent(tmp_path):
+    current = {"resources": cib(), "constraints": ET.Element("constraints"), "timings": DEFAULT_TIMINGS}
+    with pytest.raises(products.ProductError, match="ocf:cjc:cjcsite is not installed"):
+        pacemaker.PacemakerBackend().plan(request(), current, agent=os.path.join(str(tmp_path), "none"))
