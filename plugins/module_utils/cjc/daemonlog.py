@@ -33,8 +33,10 @@ def format_line(name, pid, level, message, at=None):
 class DaemonLog:
     """``log.info(...)``, ``log.warning(...)``, ``log.error(...)`` for one daemon."""
 
-    def __init__(self, spool, name, stream=None):
-        self.name = name
+    def __init__(self, spool, name, stream=None, tee=False):
+        """``tee``: write every line to ``stream`` too (a foreground cjcpw, whose stderr
+        the cluster software keeps)."""
+        self.name, self.tee = name, tee
         self.address = endpoint(spool, "log")
         self.stream = stream or sys.stderr
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -44,7 +46,10 @@ class DaemonLog:
         line = format_line(self.name, os.getpid(), level, message)
         try:
             self.sock.sendto(line.encode("utf-8", "replace"), self.address)
+            sent = True
         except OSError:
+            sent = False
+        if self.tee or not sent:
             try:
                 self.stream.write(line + "\n")
                 self.stream.flush()

@@ -99,12 +99,15 @@ class DaemonProcess:
         return all(runstate.live_pid(self.site.record_path(name)) for name in self.spec.records)
 
     def describe_death(self):
+        dead = [name[:-len(".pid")] for name in self.spec.records
+                if not runstate.live_pid(self.site.record_path(name))]
         status = self.exited()
-        if status is not None:
-            how = "killed by signal %d" % -status if status < 0 else "exited with status %d" % status
-            return "%s (pid %d) %s" % (self.spec.name, self.pid, how)
-        dead = [name for name in self.spec.records if not runstate.live_pid(self.site.record_path(name))]
-        return "%s: %s no longer running" % (self.spec.name, ", ".join(n.replace(".pid", "") for n in dead))
+        if status is None:
+            return "%s no longer running" % ", ".join(dead)
+        how = "killed by signal %d" % -status if status < 0 else "exited with status %d" % status
+        others = [name for name in dead if name != self.spec.name]
+        return "%s (pid %d) %s%s" % (self.spec.name, self.pid, how,
+                                     " (%s no longer running)" % ", ".join(others) if others else "")
 
 
 class SiteSupervisor:

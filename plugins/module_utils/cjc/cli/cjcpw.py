@@ -71,7 +71,7 @@ def _body(argv):
         start_detached(layout, site)
         print("cjcpw: site %s started (daemon pid %s)" % (site.name, site.daemon_pid()))
         return 0
-    return run_monitored(layout, site, DaemonLog(site.spool, PROG))
+    return run_monitored(layout, site, DaemonLog(site.spool, PROG, tee=True))
 
 
 def main(argv=None):

@@ -1,0 +1,297 @@
+"""The site supervisor (SPEC §2.4, §2.5, §2.7, §2.10 split brain, §2.11, §2.13).
+
+Real daemons on a real site in a network namespace; every test ends what it started.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+from cjc import runstate
+from cjc.daemonlog import DaemonLog
+from cjc.siteconf import SiteTimings
+from cjc.siteprocs import site_processes
+from cjc.sites import Registry, cluster_site
+from cjc.supervisor import BootError, SiteSupervisor
+
+pytestmark = pytest.mark.netns
+
+SITE = "testsite.example.com"
+ADDRESS = "10.192.18.10"
+HOSTS = "127.0.0.1 localhost\n%s %s testsite\n" % (ADDRESS, SITE)
+MKSITE = "/usr/lib/nqs/cluster/cjcmksite"
+CJCPW = "/usr/lib/nqs/cluster/cjcpw"
+CJCLS = "/usr/lib/nqs/cluster/cjcls"
+NQSSTART = "/usr/lib/nqs/nqsstart"
+NQSSTOP = "/usr/lib/nqs/nqsstop"
+NQSPORTKPR = "/usr/lib/nqs/nqsportkpr"
+
+
+def wait_until(predicate, seconds, what):
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.1f s waiting for %s" % (seconds, what))
+        time.sleep(0.02)
+
+
+class SiteRig:
+    """A cluster site made with cjcmksite in a namespace, and the commands to drive it."""
+
+    def __init__(self, ns, layout, db):
+        self.ns, self.layout, self.db = ns, layout, db
+        self.env = {"CJC_ROOT": layout.root}
+        self.started = []
+
+    @property
+    def site(self):
+        return cluster_site(self.db, address=ADDRESS)
+
+    def run(self, documented, *args, **kwargs):
+        return self.ns.run([self.layout.path(documented)] + [str(a) for a in args], env=self.env, **kwargs)
+
+    def cjcpw(self, *args):
+        """Start ``cjcpw`` in the foreground (as a cluster product would); a Popen."""
+        proc = self.ns.popen([self.layout.path(CJCPW)] + list(args), env=self.env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.started.append(proc)
+        return proc
+
+    def owner(self):
+        return runstate.read_record(os.path.join(self.site.run_dir, "owner.pid"))
+
+    def daemons_up(self):
+        site = self.site
+        return all(runstate.live_pid(site.record_path(n)) for n in
+                   ("logdaemon.pid", "nqsdaemon.pid", "netdaemon.pid", "comagent.pid"))
+
+    def serving(self):
+        """Every daemon serves and the owner says so."""
+        return self.daemons_up() and (self.owner() or {}).get("daemons") == "up"
+
+    def daemons_down(self):
+        site = self.site
+        return not any(runstate.live_pid(site.record_path(n)) for n in
+                       ("logdaemon.pid", "nqsdaemon.pid", "netdaemon.pid", "comagent.pid"))
+
+    def cjcls_row(self):
+        out = self.run(CJCLS).stdout.splitlines()
+        return out[3].split()
+
+    def set_common(self, text):
+        with open(self.layout.common_daemon_conf, "w") as handle:
+            handle.write(text)
+
+    def set_site_conf(self, text):
+        with open(os.path.join(self.db, "etc", "site.conf"), "w") as handle:
+            handle.write(text)
+
+    def status(self):
+        out = self.ns.run(["python3", "-c", "import sys,urllib.request;"
+                           "sys.stdout.write(urllib.request.urlopen('http://%s:611/status',timeout=3).read().decode())"
+                           % ADDRESS])
+        return json.loads(out.stdout) if out.returncode == 0 else None
+
+    def cleanup(self):
+        for proc in self.started:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        for process in site_processes(self.site.spool):
+            try:
+                process.kill()
+            except Exception:
+                pass
+
+
+@pytest.fixture
+def rig(netns, node_root, tmp_path):
+    ns = netns(["%s/24" % ADDRESS], HOSTS)
+    db = str(tmp_path / "jobdb")
+    result = ns.run([node_root.path(MKSITE), SITE, "200", db], env={"CJC_ROOT": node_root.root})
+    assert result.returncode == 0, result.stderr
+    rig = SiteRig(ns, node_root, db)
+    yield rig
+    rig.cleanup()
+
+
+def test_cjcpw_boots_serves_and_stops_on_sigterm(rig):
+    proc = rig.cjcpw(SITE, rig.db)
+    wait_until(rig.serving, 10, "every daemon to serve")
+    owner = rig.owner()
+    assert owner["pid"] == proc.pid and owner["mode"] == "cjcpw" and owner["daemons"] == "up"
+    row = rig.cjcls_row()
+    assert row[0] == SITE and row[1] == str(rig.site.daemon_pid()) and row[3] == "ON"
+    status = rig.status()
+    assert status["site"] == SITE and status["owner"]["pid"] == proc.pid
+    assert {n: d["state"] for n, d in status["daemons"].items()} == {
+        "logdaemon": "running", "nqsdaemon": "running", "netdaemon": "running", "comagent": "running"}
+    assert [q["name"] for q in status["queues"]][0] == "guilb_def"
+    marked = {p.pid for p in site_processes(rig.site.spool)}
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 0
+    assert site_processes(rig.site.spool) == []
+    assert all(not runstate.pid_exists(pid) for pid in marked)
+    assert rig.cjcls_row()[1:] == ["SHUT", rig.db, "OFF"]
+
+
+@pytest.mark.parametrize("victim", ["logdaemon", "nqsdaemon", "netdaemon", "comagent"])
+def test_a_killed_daemon_stops_the_site_and_cjcpw_exits_3_within_a_second(rig, victim):
+    proc = rig.cjcpw(SITE, rig.db)
+    wait_until(rig.serving, 10, "every daemon to serve")
+    pid = runstate.live_pid(rig.site.record_path(victim + ".pid"))
+    os.kill(pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+    assert proc.wait(timeout=10) == 3
+    assert time.monotonic() - killed_at < 1.0
+    _out, err = proc.communicate()
+    died = [line for line in err.splitlines() if "daemon died: " in line]
+    assert died and victim in died[0], err
+    assert site_processes(rig.site.spool) == []
+    assert rig.cjcls_row()[1:] == ["SHUT", rig.db, "OFF"]
+
+
+def test_cjcpw_c_returns_once_serving_and_stop_ends_everything(rig):
+    started = time.monotonic()
+    result = rig.run(CJCPW, "-c", SITE, rig.db)
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started < 5
+    assert rig.daemons_up()
+    assert result.stdout == "cjcpw: site %s started (daemon pid %d)\n" % (SITE, rig.site.daemon_pid())
+    assert rig.cjcls_row()[3] == "OFF"  # no supervising cjcpw
+    assert rig.status()["owner"]["mode"] == "detached"
+    result = rig.run(CJCPW, "-stop", SITE)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("cjcpw: site %s stopped in " % SITE)
+    assert "forced" not in result.stdout
+    assert site_processes(rig.site.spool) == []
+    # stopping a stopped site is fine (what a cluster's stop action needs)
+    result = rig.run(CJCPW, "-stop", SITE)
+    assert (result.returncode, result.stdout) == (0, "cjcpw: site %s is not running on this node\n" % SITE)
+
+
+def test_typographic_dash_from_the_guide_is_accepted(rig):
+    assert rig.run(CJCPW, "\u2013c", SITE, rig.db).returncode == 0
+    assert rig.run(CJCPW, "\u2013stop", SITE).returncode == 0
+    assert rig.daemons_down()
+
+
+def test_stop_of_a_job_that_ignores_sigterm_is_bounded_by_site_conf(rig):
+    rig.set_site_conf("STOP_TIMEOUT=30\nFORCEKILL_TIME=28\n")  # orderly phase: 2 s
+    assert rig.run(CJCPW, "-c", SITE, rig.db).returncode == 0
+    script = "trap '' TERM; echo started; while :; do sleep 1; done\n"
+    sub = rig.ns.run(["/usr/bin/env", rig.layout.path("/usr/bin/qsub")], env=dict(rig.env, NQS_SITE=SITE),
+                     input=script)
+    assert sub.returncode == 0, sub.stderr
+    wait_until(lambda: rig.status()["running_jobs"], 10, "the job to run")
+    started = time.monotonic()
+    result = rig.run(CJCPW, "-stop", SITE)
+    took = time.monotonic() - started
+    assert result.returncode == 0, result.stderr
+    assert "(forced: SIGKILL to" in result.stdout
+    assert 2.0 <= took < 4.5, took
+    assert site_processes(rig.site.spool) == []
+
+
+def test_forcekill_not_below_stop_timeout_forces_from_the_start(rig):
+    rig.set_site_conf("STOP_TIMEOUT=30\nFORCEKILL_TIME=30\n")
+    assert rig.run(CJCPW, "-c", SITE, rig.db).returncode == 0
+    started = time.monotonic()
+    result = rig.run(CJCPW, "-stop", SITE)
+    assert result.returncode == 0
+    assert time.monotonic() - started < 2
+    assert "(forced: SIGKILL to" in result.stdout
+    assert site_processes(rig.site.spool) == []
+
+
+def test_maintenance_cjcpw_alone_then_nqsstart_and_nqsstop(rig):
+    rig.set_common("maintenance=ON\n")
+    proc = rig.cjcpw(SITE, rig.db)
+    wait_until(lambda: (rig.owner() or {}).get("daemons") == "down" and runstate.record_is_alive(rig.owner()),
+               10, "cjcpw to own the site in maintenance")
+    time.sleep(0.3)
+    assert rig.daemons_down()
+    assert rig.cjcls_row()[1:] == ["SHUT", rig.db, "ON"]
+    result = rig.run(NQSSTART, SITE)
+    assert result.returncode == 0, result.stderr
+    assert rig.daemons_up()
+    assert rig.cjcls_row()[1:] == [str(rig.site.daemon_pid()), rig.db, "ON"]
+    result = rig.run(NQSSTOP, SITE)
+    assert result.returncode == 0, result.stderr
+    assert rig.daemons_down() and proc.poll() is None and rig.owner()["pid"] == proc.pid
+    assert rig.cjcls_row()[1:] == ["SHUT", rig.db, "ON"]
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=10) == 0
+    assert rig.cjcls_row()[1:] == ["SHUT", rig.db, "OFF"]
+
+
+def test_nqsstop_and_nqsstart_under_a_monitoring_cjcpw_do_not_disturb_it(rig):
+    proc = rig.cjcpw(SITE, rig.db)
+    wait_until(rig.serving, 10, "every daemon to serve")
+    result = rig.run(NQSSTOP, SITE)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "nqsstop: daemons of site %s stopped; cjcpw (pid %d) keeps running\n" % (SITE, proc.pid)
+    time.sleep(0.5)
+    assert proc.poll() is None and rig.daemons_down()
+    assert rig.run(NQSSTART, SITE).returncode == 0
+    assert rig.daemons_up() and proc.poll() is None
+    # monitoring resumed: a daemon death now stops the site
+    os.kill(rig.site.daemon_pid(), signal.SIGKILL)
+    assert proc.wait(timeout=10) == 3
+
+
+def test_second_owner_on_the_same_node_is_refused_within_a_second(rig):
+    proc = rig.cjcpw(SITE, rig.db)
+    wait_until(rig.serving, 10, "every daemon to serve")
+    started = time.monotonic()
+    result = rig.run(CJCPW, "-c", SITE, rig.db)
+    assert time.monotonic() - started < 1.0 + 0.5  # interpreter start included
+    assert result.returncode == 5
+    assert ("is already owned by cjcpw pid %d on host %s since " % (proc.pid, socket.gethostname())) in result.stderr
+    assert proc.poll() is None and rig.daemons_up()
+
+
+def test_nqsportkpr_holds_the_port_and_hands_it_to_netdaemon(rig):
+    result = rig.run(NQSPORTKPR, SITE)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "nqsportkpr: holding port 607 on %s until the site's netdaemon takes it\n" % ADDRESS
+    grab = rig.ns.run(["python3", "-c", "import socket; s=socket.socket(); s.bind(('%s', 607))" % ADDRESS])
+    assert grab.returncode != 0 and "Address already in use" in grab.stderr
+    keeper = [p for p in rig.ns.run(["ss", "-ltnpH", "sport = :607"]).stdout.split("pid=")[1:]]
+    keeper_pid = int(keeper[0].split(",")[0])
+    assert rig.run(CJCPW, "-c", SITE, rig.db).returncode == 0
+    wait_until(lambda: not runstate.pid_exists(keeper_pid), 5, "nqsportkpr to exit after the handover")
+    listeners = rig.ns.run(["ss", "-ltnpH", "sport = :607"]).stdout
+    assert "pid=%d," % runstate.live_pid(rig.site.record_path("netdaemon.pid")) in listeners
+    assert rig.run(CJCPW, "-stop", SITE).returncode == 0
+
+
+def test_boot_timeout_stops_everything_started(rig):
+    """Real daemons, a clock that says BOOT_TIMEOUT has passed before they serve."""
+    ticks = iter([0.0] + [10_000.0] * 1000)
+    timings = SiteTimings(30, 30, 10)
+    site = Registry(rig.layout).cluster[0]
+    supervisor = SiteSupervisor(rig.layout, site, timings, DaemonLog(site.spool, "test"), clock=lambda: next(ticks))
+    with pytest.raises(BootError) as err:
+        supervisor.boot()
+    assert "was not serving within BOOT_TIMEOUT=30 s" in str(err.value)
+    assert "everything started was stopped" in str(err.value)
+    wait_until(lambda: site_processes(site.spool) == [], 5, "the started daemons to be gone")
+
+
+def test_guide_sequence(rig):
+    """cjcmksite (done by the fixture), cjcpw, cjcls, cjcpw -stop -- as printed in the guide."""
+    proc = rig.cjcpw("testsite", rig.db)  # the guide uses the short name: it resolves to the site
+    wait_until(rig.serving, 10, "the site to serve")
+    listing = rig.run(CJCLS).stdout.splitlines()
+    assert listing[1].split() == ["SITE-NAME", "DAEMON-PID", "DB-PATH(LINK)", "CJCPW"]
+    assert listing[3].split() == [SITE, str(rig.site.daemon_pid()), rig.db, "ON"]
+    result = rig.run(CJCPW, "-stop", "testsite")
+    assert result.returncode == 0, result.stderr
+    assert proc.wait(timeout=10) == 0
