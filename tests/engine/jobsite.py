@@ -1,0 +1,197 @@
+"""Helpers for the job-engine tests: a node root others can read, test users, a running site.
+
+Roots live in a world-traversable directory under /tmp (pytest's tmp_path is 0700,
+and job users must reach the job script and the engine). Every process a helper
+starts is ended by pid when the test ends.
+"""
+
+import grp
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+from cjc import runstate
+from cjc.install import install_engine
+from cjc.layout import Layout
+from cjc.sites import local_site
+
+USERS = {"cjct1": 23001, "cjct2": 23002}
+GROUP, GID = "cjctgrp", 23100  # a supplementary group of cjct1
+USER_PYTHON = "/usr/bin/python3"
+
+
+def wait_until(predicate, seconds, what):
+    deadline = time.monotonic() + seconds
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.1f s waiting for %s" % (seconds, what))
+        time.sleep(0.02)
+
+
+def free_port():
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return port
+
+
+def make_users():
+    """Create the test users with fixed UIDs (and cjct1's supplementary group)."""
+    remove_users()
+    subprocess.run(["groupadd", "-g", str(GID), GROUP], check=True, capture_output=True)
+    for name, uid in USERS.items():
+        argv = ["useradd", "-u", str(uid), "-U", "-m", "-d", "/tmp/cjct-home-%s" % name, "-s", "/bin/sh", name]
+        if name == "cjct1":
+            argv[1:1] = ["-G", GROUP]
+        subprocess.run(argv, check=True, capture_output=True)
+
+
+def remove_users():
+    for name in USERS:
+        try:
+            pwd.getpwnam(name)
+        except KeyError:
+            continue
+        subprocess.run(["userdel", "-r", name], capture_output=True)
+    try:
+        grp.getgrnam(GROUP)
+        subprocess.run(["groupdel", GROUP], capture_output=True)
+    except KeyError:
+        pass
+
+
+def make_root():
+    root = tempfile.mkdtemp(prefix="cjc-jobs-", dir="/tmp")
+    os.chmod(root, 0o755)
+    layout = Layout(root)
+    install_engine(layout, sys.executable, 100)
+    return layout
+
+
+class Node:
+    """One node root with its local site; start/stop its daemons, run its commands."""
+
+    def __init__(self, layout, address="127.0.0.1", port=None, site_spec="local", spool=None, ns=None):
+        self.layout = layout
+        self.site_spec = site_spec
+        self.ns = ns
+        self.spool = spool or layout.spool
+        self.procs = []
+        if site_spec == "local":
+            self.port = port or free_port()
+            with open(layout.local_daemon_conf, "w") as handle:
+                handle.write("ipaddress=%s\nnqs_port=%d\n" % (address, self.port))
+        self.env = {"CJC_ROOT": layout.root, "PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "LANG": "C"}
+
+    @property
+    def site(self):
+        return local_site(self.layout)
+
+    def _prefix(self):
+        return ["ip", "netns", "exec", self.ns] if self.ns else []
+
+    def start_daemon(self, name, *extra, wait=True):
+        argv = self._prefix() + [sys.executable, self.layout.path("/usr/lib/nqs/" + name), "--root",
+                                 self.layout.root, "--site", self.site_spec] + list(extra)
+        proc = subprocess.Popen(argv, env=dict(self.env, CJC_SITE_SPOOL=self.spool), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, start_new_session=True)
+        self.procs.append(proc)
+        if wait:
+            record = os.path.join(self.spool, "run", name + ".pid")
+            wait_until(lambda: self.record_pid(name) or proc.poll() is not None, 20, name + " to serve")
+            assert proc.poll() is None, proc.communicate()
+            assert runstate.live_pid(record)
+        return proc
+
+    def record_pid(self, name):
+        return runstate.live_pid(os.path.join(self.spool, "run", name + ".pid"))
+
+    def start(self):
+        return self.start_daemon("nqsdaemon")
+
+    def stop(self, proc, timeout=20):
+        """SIGTERM to a daemon we started; its exit status."""
+        proc.send_signal(signal.SIGTERM)
+        return proc.wait(timeout)
+
+    def kill9(self, name):
+        pid = self.record_pid(name)
+        os.kill(pid, signal.SIGKILL)
+        return pid
+
+    def cleanup(self):
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            for stream in (proc.stdout, proc.stderr):
+                if stream:
+                    stream.close()
+
+    def run(self, documented, *args, user=None, env=None, stdin=None, timeout=30):
+        """Run an installed command (as ``user``, a name, when given); CompletedProcess."""
+        kwargs = {}
+        if user:
+            entry = pwd.getpwnam(user)
+            kwargs = {"user": entry.pw_uid, "group": entry.pw_gid,
+                      "extra_groups": os.getgrouplist(user, entry.pw_gid)}
+        # Users cannot reach the venv's interpreter (under /root); the commands need only the stdlib.
+        python = USER_PYTHON if user else sys.executable
+        argv = self._prefix() + [python, self.layout.path(documented)] + [str(a) for a in args]
+        return subprocess.run(argv, env=dict(self.env, **(env or {})), input=stdin, capture_output=True,
+                              text=True, timeout=timeout, **kwargs)
+
+    def qsub(self, script, *args, user=None, env=None):
+        done = self.run("/usr/bin/qsub", *args, user=user, env=env, stdin=script)
+        assert done.returncode == 0, done.stderr
+        return int(done.stdout.split()[1].split(".")[0])
+
+    def qmgr(self, *lines, user=None):
+        args = []
+        for line in lines:
+            args += ["-c", line]
+        return self.run("/usr/bin/qmgr", *args, user=user)
+
+    def tracker(self, job_id):
+        from cjc.nqsapi import job_tracker
+        from cjc.store import open_store
+        with open_store(self.spool) as store:
+            return job_tracker(store, job_id)
+
+    def job(self, job_id):
+        return self.tracker(job_id)["job"]
+
+    def wait_state(self, job_id, states, seconds=20):
+        states = (states,) if isinstance(states, str) else states
+        return wait_until(lambda: self.job(job_id)["state"] in states and self.job(job_id),
+                          seconds, "request %d to be %s" % (job_id, "/".join(states)))
+
+    def queues(self):
+        from cjc.nqsapi import queue_status
+        from cjc.store import open_store
+        with open_store(self.spool) as store:
+            return {q.name: q for q in queue_status(store)}
+
+
+def job_pgids(node, job_ids):
+    return [node.job(job_id)["pid"] for job_id in job_ids]
+
+
+def read_json(path):
+    with open(path) as handle:
+        return json.load(handle)
+
+
+def remove_root(layout):
+    shutil.rmtree(layout.root, ignore_errors=True)
