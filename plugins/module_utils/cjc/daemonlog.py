@@ -40,7 +40,9 @@ class DaemonLog:
         self.address = endpoint(spool, "log")
         self.stream = stream or sys.stderr
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.setblocking(False)
+        # A burst fills the receiver's small datagram queue: wait a little for room
+        # rather than divert lines to stderr; a missing logdaemon fails at once.
+        self.sock.settimeout(1.0)
 
     def log(self, level, message):
         line = format_line(self.name, os.getpid(), level, message)

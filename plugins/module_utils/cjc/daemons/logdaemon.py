@@ -33,10 +33,14 @@ class LogFile:
         self.handle = open(path, "ab")
 
     def write(self, lines):
-        self.handle.write(b"".join(line.rstrip(b"\n") + b"\n" for line in lines))
+        """Append ``lines``; a file is rotated before a line would take it over ``max_bytes``."""
+        for line in lines:
+            line = line.rstrip(b"\n") + b"\n"
+            if self.handle.tell() and self.handle.tell() + len(line) > self.max_bytes:
+                self.handle.flush()
+                self.rotate()
+            self.handle.write(line)
         self.handle.flush()
-        if self.handle.tell() >= self.max_bytes:
-            self.rotate()
 
     def rotate(self):
         self.handle.close()
