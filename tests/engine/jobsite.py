@@ -20,6 +20,7 @@ import time
 from cjc import runstate
 from cjc.install import install_engine
 from cjc.layout import Layout
+from cjc.siteprocs import end_processes, site_processes
 from cjc.sites import local_site
 
 USERS = {"cjct1": 23001, "cjct2": 23002}
@@ -131,6 +132,7 @@ class Node:
         return pid
 
     def cleanup(self):
+        """SIGKILL our daemons, then every process still marked with this site's spool (jobs)."""
         for proc in self.procs:
             if proc.poll() is None:
                 proc.kill()
@@ -138,6 +140,7 @@ class Node:
             for stream in (proc.stdout, proc.stderr):
                 if stream:
                     stream.close()
+        end_processes(site_processes(self.spool), grace=0)
 
     def run(self, documented, *args, user=None, env=None, stdin=None, timeout=30):
         """Run an installed command (as ``user``, a name, when given); CompletedProcess."""
