@@ -72,11 +72,11 @@ def remove_users():
         pass
 
 
-def make_root():
+def make_root(machine_id=100):
     root = tempfile.mkdtemp(prefix="cjc-jobs-", dir="/tmp")
     os.chmod(root, 0o755)
     layout = Layout(root)
-    install_engine(layout, sys.executable, 100)
+    install_engine(layout, sys.executable, machine_id)
     return layout
 
 

@@ -1,0 +1,109 @@
+"""netdaemon: remote submit/status between machine IDs with user mapping; refusals (SPEC §2.12)."""
+
+import os
+import socket
+import struct
+
+import pytest
+
+from cjc import wire
+from cjc.netproto import Refused, remote_call
+from cjc.store import open_store
+from jobsite import USERS, Node, make_root, make_users, remove_root, remove_users, wait_until
+
+
+@pytest.fixture(scope="module")
+def pair():
+    """Node A (machine 100 on 127.0.0.1) routes pipe queue to_b to node B (machine 200 on 127.0.0.2)."""
+    make_users()
+    a = Node(make_root(100), address="127.0.0.1")
+    b = Node(make_root(200), address="127.0.0.2")
+    try:
+        b.start_daemon("logdaemon")
+        for node in (a, b):
+            node.daemon = node.start()
+        assert b.qmgr("add mid 100 node_a 127.0.0.1 %d" % a.port, "add map 100 cjct1 cjct2").returncode == 0
+        assert a.qmgr("add mid 200 node_b 127.0.0.2 %d" % b.port,
+                      "create pipe_queue to_b destination=guibs_1@node_b").returncode == 0
+        yield a, b
+    finally:
+        for node in (a, b):
+            node.cleanup()
+            remove_root(node.layout)
+        remove_users()
+
+
+def raw(node, data, source="127.0.0.1", read=True):
+    """Send raw bytes to the node's netdaemon from ``source``; the reply dict (or None)."""
+    sock = socket.create_connection(("127.0.0.2", node.port), timeout=10, source_address=(source, 0))
+    try:
+        sock.sendall(data)
+        if not read:
+            return None
+        return wire.recv_message(sock)
+    finally:
+        sock.close()
+
+
+def frame(message):
+    return wire.encode(message)
+
+
+def test_remote_submit_runs_as_the_mapped_user(pair):
+    a, b = pair
+    job_id = a.qsub("id -u; echo from afar\n", "-q", "to_b", user="cjct1")
+    routed = a.wait_state(job_id, "MIGRATED")
+    assert routed["reason"].startswith("routed to guibs_1@node_b as request ")
+    remote_id = int(routed["reason"].rsplit(" ", 1)[1])
+    job = b.wait_state(remote_id, "EXITED")
+    assert (job["owner"], job["uid"]) == ("cjct2", USERS["cjct2"])
+    assert job["origin"] == "machine 100 user cjct1"
+    assert b.tracker(remote_id)["outputs"][0]["stdout"] == "%d\nfrom afar\n" % USERS["cjct2"]
+
+
+def test_remote_status_lists_the_mapped_users_jobs(pair):
+    a, b = pair
+    job_id = b.qsub("sleep 30\n", "-q", "guibs_1", user="cjct2")
+    with open_store(a.spool) as store:
+        reply = remote_call(a.site, store, "node_b", {"op": "status", "user": "cjct1"})
+    assert job_id in [job["id"] for job in reply["jobs"]]
+    assert {q["name"] for q in reply["queues"]} >= {"guilb_def", "guibs_1"}
+    b.run("/usr/bin/qdel", str(job_id))
+
+
+def test_unmapped_user_is_refused(pair):
+    a, _b = pair
+    with open_store(a.spool) as store, pytest.raises(Refused, match="user cjct2 of machine ID 100 is not mapped"):
+        remote_call(a.site, store, "node_b", {"op": "submit", "user": "cjct2", "script": "true\n"})
+
+
+@pytest.mark.parametrize("data,source,error", [
+    (b"GET / HTTP/1.0\r\n\r\n", "127.0.0.1", "frame of 1195725856 bytes announced"),
+    (struct.pack(">I", wire.MAX_FRAME + 1), "127.0.0.1", "frame of 262145 bytes announced, the limit is 262144"),
+    (struct.pack(">I", 5) + b"\xff{}[]", "127.0.0.1", "frame is not UTF-8 JSON"),
+    (struct.pack(">I", 2) + b"[]", "127.0.0.1", "frame does not hold a JSON object"),
+    (frame({"op": "ping", "from": 999}), "127.0.0.1", "machine ID 999 is not known"),
+    (frame({"op": "ping"}), "127.0.0.1", "no sender machine ID"),
+    (frame({"op": "ping", "from": 100}), "127.0.0.3", "machine ID 100 must connect from 127.0.0.1, not from 127.0.0.3"),
+    (frame({"op": "rm -rf", "from": 100}), "127.0.0.1", "unknown operation"),
+    (frame({"op": "submit", "from": 100, "user": "cjct1", "queue": "nosuch", "script": "x"}), "127.0.0.1",
+     "no such queue: nosuch"),
+])
+def test_bad_frames_are_refused_logged_and_the_daemon_keeps_serving(pair, data, source, error):
+    _a, b = pair
+    pid = b.record_pid("netdaemon")
+    reply = raw(b, data, source)
+    assert reply["ok"] is False and error in reply["error"]
+    log = os.path.join(b.spool, "log", "nqs.log")
+    wait_until(lambda: error in open(log).read(), 5, "the refusal in the site log")
+    assert raw(b, frame({"op": "ping", "from": 100})) == {"ok": True, "site": b.site.name, "machine_id": 200}
+    assert b.record_pid("netdaemon") == pid
+
+
+def test_half_frame_and_silent_peers_do_not_block_others(pair):
+    _a, b = pair
+    stuck = socket.create_connection(("127.0.0.2", b.port), timeout=10, source_address=("127.0.0.1", 0))
+    stuck.sendall(struct.pack(">I", 100) + b"{")
+    raw(b, struct.pack(">I", 100) + b"{", read=False)  # and one that hangs up mid-frame
+    assert raw(b, frame({"op": "ping", "from": 100}))["ok"] is True
+    stuck.close()
