@@ -46,7 +46,11 @@ sys.exit(main())
 """
 
 
-def _ensure_dir(path, changed):
+def _ensure_dir(path, changed, check=False):
+    if check:  # report only (cjc-install --check)
+        if not os.path.isdir(path) or os.stat(path).st_mode & 0o7777 != 0o755:
+            changed.append(path)
+        return
     if not os.path.isdir(path):
         os.makedirs(path)
         changed.append(path)
@@ -55,12 +59,16 @@ def _ensure_dir(path, changed):
         changed.append(path)
 
 
-def _ensure_file(path, text, mode, changed):
+def _ensure_file(path, text, mode, changed, check=False):
     try:
         with open(path, encoding="utf-8") as handle:
             same = handle.read() == text
     except (FileNotFoundError, UnicodeDecodeError):
         same = False
+    if check:  # report only (cjc-install --check)
+        if not same or os.stat(path).st_mode & 0o7777 != mode:
+            changed.append(path)
+        return
     if not same:
         write_atomic(path, text, mode)
         changed.append(path)
@@ -69,45 +77,51 @@ def _ensure_file(path, text, mode, changed):
         changed.append(path)
 
 
-def _sync_package(source, target, changed):
+def _sync_package(source, target, changed, check=False):
     """Make ``target`` an exact copy of the package's ``.py`` files."""
-    _ensure_dir(target, changed)
+    _ensure_dir(target, changed, check)
     wanted = set()
     for entry in sorted(os.listdir(source)):
         src = os.path.join(source, entry)
         dst = os.path.join(target, entry)
         if os.path.isdir(src) and os.path.exists(os.path.join(src, "__init__.py")):
             wanted.add(entry)
-            _sync_package(src, dst, changed)
+            _sync_package(src, dst, changed, check)
         elif entry.endswith(".py"):
             wanted.add(entry)
             if not (os.path.isfile(dst) and filecmp.cmp(src, dst, shallow=False)):
-                shutil.copyfile(src, dst)
+                if not check:
+                    shutil.copyfile(src, dst)
                 changed.append(dst)
-            if os.stat(dst).st_mode & 0o7777 != 0o644:
+            if not check and os.stat(dst).st_mode & 0o7777 != 0o644:
                 os.chmod(dst, 0o644)
-    for entry in os.listdir(target):
+    for entry in (os.listdir(target) if os.path.isdir(target) else []):
         path = os.path.join(target, entry)
         if entry not in wanted and entry != "__pycache__":
-            shutil.rmtree(path) if os.path.isdir(path) else os.unlink(path)
+            if not check:
+                shutil.rmtree(path) if os.path.isdir(path) else os.unlink(path)
             changed.append(path)
 
 
-def install_engine(layout, python, local_machine_id=None):
-    """Install onto ``layout``; returns the list of paths changed (empty: nothing to do)."""
+def install_engine(layout, python, local_machine_id=None, check=False):
+    """Install onto ``layout``; returns the list of paths changed (empty: nothing to do).
+
+    ``check=True`` changes nothing and returns the paths a real run would change.
+    """
     changed = []
     for directory in DIRECTORIES:
-        _ensure_dir(layout.path(directory), changed)
+        _ensure_dir(layout.path(directory), changed, check)
     lib = layout.engine_lib
-    _sync_package(PACKAGE_DIR, os.path.join(lib, "cjc"), changed)
+    _sync_package(PACKAGE_DIR, os.path.join(lib, "cjc"), changed, check)
     for documented, module in sorted(COMMANDS.items()):
         text = WRAPPER.format(python=python, documented=documented, lib=lib, module=module)
-        _ensure_file(layout.path(documented), text, 0o755, changed)
+        _ensure_file(layout.path(documented), text, 0o755, changed, check)
     if read_siteinfo(layout.spool) is None and local_machine_id is not None:
-        _ensure_file(os.path.join(layout.spool, "siteinfo"), siteinfo_text(int(local_machine_id)), 0o644, changed)
+        _ensure_file(os.path.join(layout.spool, "siteinfo"), siteinfo_text(int(local_machine_id)), 0o644, changed,
+                     check)
     # The local site's database (queues, jobs): made once, upgraded when the engine is newer.
     if not os.path.isfile(store.db_path(layout.spool)) or _store_outdated(layout.spool):
-        changed.append(store.create_store(layout.spool))
+        changed.append(store.db_path(layout.spool) if check else store.create_store(layout.spool))
     return changed
 
 

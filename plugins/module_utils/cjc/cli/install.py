@@ -14,9 +14,12 @@ def _body(argv):
                         help="interpreter the commands run with (needs psutil); default: this one")
     parser.add_argument("--local-machine-id", type=int, default=100,
                         help="machine ID of the local site, used when it has none yet (default 100)")
+    parser.add_argument("--check", action="store_true",
+                        help="change nothing; list the paths a real run would change")
     args = parser.parse_args(argv)
-    changed = install_engine(layout_of(args), args.python, args.local_machine_id)
-    print("%s: %d path(s) changed under %s" % (PROG, len(changed), layout_of(args).root))
+    changed = install_engine(layout_of(args), args.python, args.local_machine_id, check=args.check)
+    print("%s: %d path(s) %s under %s" % (PROG, len(changed), "would change" if args.check else "changed",
+                                           layout_of(args).root))
     for path in changed:
         print("  " + path)
     return 0
