@@ -14,7 +14,7 @@ description:
     (the site, its database, its floating address, a name, how often to check it, what it depends on); a
     backend per I(product) turns it into that product's configuration.
   - C(pacemaker) configures a resource group I(service_name) holding C(<service_name>-ip)
-    (C(ocf:heartbeat:IPaddr2) with I(address)) and C(<service_name>-site) (C(ocf:cjc:cjcsite): start is
+    (C(ocf:heartbeat:IPaddr2) with I(address)) and C(<service_name>-site) (C(ocf:cjc:cjcsite), whose start is
     C(cjcpw), stop C(cjcpw -stop), monitor every I(monitor_interval) seconds, timeouts from the site's
     C(site.conf)); each of I(dependencies) gets an order and a colocation constraint. It reads the CIB with
     C(cibadmin --query) and changes it with C(cibadmin --create/--replace/--delete), only where it differs.

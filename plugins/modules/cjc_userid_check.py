@@ -64,7 +64,7 @@ options:
     type: str
   reference:
     description:
-      - The IDs this node must have, as C({users: {name: {uid: N, gid: N}}, groups: {name: N}}).
+      - "The IDs this node must have, as C({users: {name: {uid: N, gid: N}}, groups: {name: N}})."
       - Normally left unset, the action plugin fills it from I(active_node). Set it to check or fix a node
         against fixed IDs.
     type: dict
@@ -78,7 +78,7 @@ options:
     elements: path
   root:
     description:
-      - Root prefix of the node (a lab node): accounts are read from C(<root>/etc/passwd) and C(<root>/etc/group)
+      - Root prefix of the node (a lab node). Accounts are then read from C(<root>/etc/passwd) and C(<root>/etc/group)
         and changed with C(usermod --prefix <root>). C(/) uses the system's account databases.
     type: path
     default: /
@@ -201,16 +201,13 @@ def main():
                 paths = params["reown_paths"] or ([root] if root != "/" else userids.local_filesystems())
                 result.update(changed=bool(plan["commands"]), commands=plan["commands"], changes=plan["changes"])
                 if plan["commands"] and not module.check_mode:
-                    result["reowned"] = userids.apply_fix(plan, lambda argv: module.run_command(argv), paths)
+                    result["reowned"] = userids.apply_fix(plan, module.run_command, paths)
                     local = userids.read_accounts(params["users"], params["groups"], root)
                     after = {"users": local["users"], "groups": local["groups"]}
                 elif plan["commands"]:
                     files = userids.find_files_to_reown(paths, plan["reown"]["uids"], plan["reown"]["gids"])
                     result["reowned"] = len(files)
-                    after = {"users": dict(before["users"], **{n: reference["users"][n] for n in reference["users"]
-                                                             if before["users"].get(n) is not None}),
-                             "groups": dict(before["groups"], **{n: reference["groups"][n] for n in reference["groups"]
-                                                               if before["groups"].get(n) is not None})}
+                    after = userids.predicted_accounts(local, reference)
     except CjcError as err:
         fail_from(module, err)
     module.exit_json(accounts={"users": local["users"], "groups": local["groups"]},

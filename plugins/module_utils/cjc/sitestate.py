@@ -59,6 +59,7 @@ SiteRequest = collections.namedtuple(
     "SiteRequest", "name machine_id db_path state purge_db local mount_point")
 SiteRequest.__new__.__defaults__ = (None, None, None, PRESENT, False, False, None)
 
+
 class SitePlan(collections.namedtuple("SitePlan", "request actions warnings before after")):
     """``actions``: list of dicts (``action`` + details), empty when nothing is to do;
     ``before``/``after``: the diffable state (link, db, daemons, cjcpw, maintenance) now

@@ -183,7 +183,7 @@ def plan_fix(local, reference, node="this node", root="/"):
             uids[got["uid"]] = wanted["uid"]
         # groupmod -g also moves the primary GID of the group's members: -g only for another group
         if gids.get(got["gid"], got["gid"]) != wanted["gid"]:
-            mapped = {new for new in gids.values()}
+            mapped = set(gids.values())
             if prefix:
                 refusals.append("cannot change the primary group of user %s to gid %d under root prefix %s: "
                                 "usermod --prefix cannot look groups up; change it on the node itself"
@@ -191,8 +191,8 @@ def plan_fix(local, reference, node="this node", root="/"):
                 continue
             if str(wanted["gid"]) not in local["gid_owners"] and wanted["gid"] not in mapped:
                 refusals.append("cannot give user %s primary gid %d on %s: no group has gid %d there; list "
-                                "the user's group in groups so it is fixed first" % (name, wanted["gid"], node,
-                                                                                      wanted["gid"]))
+                                "the user's group in groups so it is fixed first"
+                                % (name, wanted["gid"], node, wanted["gid"]))
                 continue
             argv += ["-g", str(wanted["gid"])]
         if len(argv) > 1 + len(prefix):
@@ -202,6 +202,19 @@ def plan_fix(local, reference, node="this node", root="/"):
     if refusals:
         raise UserIdError("; ".join(refusals))
     return {"commands": commands, "reown": {"uids": uids, "gids": gids}, "changes": changes}
+
+
+def predicted_accounts(local, reference):
+    """This node's ``{"users", "groups"}`` as they will be after :func:`plan_fix` is applied."""
+    users = dict(local["users"])
+    groups = dict(local["groups"])
+    for name, wanted in reference["users"].items():
+        if users.get(name) is not None and wanted is not None:
+            users[name] = dict(wanted)
+    for name, wanted in reference["groups"].items():
+        if groups.get(name) is not None and wanted is not None:
+            groups[name] = wanted
+    return {"users": users, "groups": groups}
 
 
 def check_no_processes(local, reference, node="this node"):
@@ -260,7 +273,7 @@ def find_files_to_reown(paths, uids, gids):
                 if st.st_dev == device and not stat.S_ISLNK(st.st_mode):
                     kept.append(name)
             dirs[:] = kept
-            for path in [directory] + [os.path.join(directory, n) for n in files + [d for d in dirs]]:
+            for path in [directory] + [os.path.join(directory, n) for n in files + dirs]:
                 if path in seen:
                     continue
                 seen.add(path)

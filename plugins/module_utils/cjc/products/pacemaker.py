@@ -58,16 +58,16 @@ def wanted_group(request, timings=DEFAULT_TIMINGS):
     members = []
     if request.address:
         ip_id = "%s-ip" % request.service_name
-        primitive = ET.SubElement(group, "primitive", id=ip_id, **{"class": "ocf", "provider": "heartbeat",
-                                                                    "type": "IPaddr2"})
-        address, _, prefix = request.address.partition("/")
+        primitive = ET.SubElement(group, "primitive", {"id": ip_id, "class": "ocf", "provider": "heartbeat",
+                                                       "type": "IPaddr2"})
+        address, prefix = (request.address.split("/") + [""])[:2]
         _nvpairs(primitive, ip_id, [("ip", address)] + ([("cidr_netmask", prefix)] if prefix else []))
         ops = ET.SubElement(primitive, "operations")
         _op(ops, ip_id, "monitor", request.monitor_interval, 20)
         members.append(ip_id)
     site_id = "%s-site" % request.service_name
-    primitive = ET.SubElement(group, "primitive", id=site_id, **{"class": "ocf", "provider": "cjc",
-                                                                  "type": "cjcsite"})
+    primitive = ET.SubElement(group, "primitive", {"id": site_id, "class": "ocf", "provider": "cjc",
+                                                   "type": "cjcsite"})
     _nvpairs(primitive, site_id, [("site", request.site), ("db_path", request.db_path), ("root", request.root)])
     ops = ET.SubElement(primitive, "operations")
     _op(ops, site_id, "start", 0, timings.boot_timeout + TIMEOUT_MARGIN)
@@ -168,6 +168,5 @@ class PacemakerBackend:
         for action in plan.actions:
             rc, out, err = run(action["argv"], ENV)
             if rc != 0:
-                raise CommandError("%s failed (rc=%d): %s" % (" ".join(action["argv"][:4]), rc,
-                                                               (err or out).strip()),
-                                   argv=action["argv"], rc=rc, stdout=out, stderr=err)
+                message = "%s failed (rc=%d): %s" % (" ".join(action["argv"][:4]), rc, (err or out).strip())
+                raise CommandError(message, argv=action["argv"], rc=rc, stdout=out, stderr=err)

@@ -61,8 +61,7 @@ def test_mismatch_fails_with_table(run, standby):
     assert "IDs differ from the reference" in result["msg"]
     lines = result["table"].splitlines()
     assert lines[0].split() == ["KIND", "NAME", "NODE", "UID", "GID", "PROBLEM"]
-    assert lines[2].split() == ["user", "jobu", "this", "node", "45005", "45005", "active", "has", "uid", "45001",
-                                 "gid", "45001"]
+    assert lines[2].split() == "user jobu this node 45005 45005 active has uid 45001 gid 45001".split()
 
 
 def test_fix_check_mode_then_real_then_idempotent(run, standby):
