@@ -295,3 +295,34 @@ def test_guide_sequence(rig):
     result = rig.run(CJCPW, "-stop", "testsite")
     assert result.returncode == 0, result.stderr
     assert proc.wait(timeout=10) == 0
+
+
+def holders_under(path):
+    """Processes with their cwd or an open file under ``path`` (what blocks an unmount)."""
+    import psutil
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if process.status() == psutil.STATUS_ZOMBIE:
+                continue
+            paths = [process.cwd()] + [f.path for f in process.open_files()]
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        if any(p == path or p.startswith(path + "/") for p in paths):
+            found.append(process.pid)
+    return found
+
+
+def test_after_stop_nothing_started_from_the_site_holds_the_disk(rig):
+    """A job leaves a daemonized process with its cwd and an open file on the shared disk."""
+    assert rig.run(CJCPW, "-c", SITE, rig.db).returncode == 0
+    script = ("mkdir -p %s/scratch && cd %s/scratch && "
+              "setsid sh -c 'trap \"\" TERM; exec 3>held.txt; while :; do sleep 1; done' </dev/null >/dev/null 2>&1 &\n"
+              "sleep 600\n" % (rig.db, rig.db))
+    sub = rig.ns.run([rig.layout.path("/usr/bin/qsub")], env=dict(rig.env, NQS_SITE=SITE), input=script)
+    assert sub.returncode == 0, sub.stderr
+    wait_until(lambda: holders_under(rig.db), 10, "the job's background process to hold the disk")
+    result = rig.run(CJCPW, "-stop", SITE)
+    assert result.returncode == 0, result.stderr
+    assert holders_under(rig.db) == []
+    assert site_processes(rig.site.spool) == []
