@@ -6,7 +6,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from lab.fixtures import (  # noqa: E402,F401  (pytest finds fixtures by name here)
+from lab.fixtures import (  # noqa: E402,F401 pylint: disable=unused-import,wrong-import-position
     cjc_lab,
     cjc_lab_clean,
     cjc_lab_factory,

@@ -1,9 +1,7 @@
 """The project's two-node lab (tests/lab): what it makes, and that down() removes all of it."""
 
-import base64
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -54,7 +52,8 @@ def _ask_from_hub(lab, address, port=7070, deadline_s=5.0, timeout_s=2.0):
 def _lab_leftovers(lab, nsenter_handles):
     """Everything of lab still on the machine (empty list when down() did its job)."""
     left = []
-    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
+                           check=False).stdout
     for ns in [n.netns for n in lab.nodes.values()] + [lab.hub_netns]:
         if ns in netns.split():
             left.append("netns " + ns)
@@ -116,7 +115,7 @@ def test_lab_site_address_moves_and_answers_from_its_owner(cjc_lab_clean):
         assert time.monotonic() - t0 < 2.0
         # nothing of the lab's network exists in the root namespace
         root_addrs = subprocess.run(["ip", "-4", "-o", "addr"], capture_output=True,
-                                    text=True).stdout
+                                    text=True, check=False).stdout
         assert lab.site_address not in root_addrs and "10.213.0." not in root_addrs
     finally:
         for node in lab.node_names:
@@ -139,7 +138,45 @@ def test_lab_kill_node_stops_everything_and_revive_boots_it_clean(cjc_lab_clean)
     assert lab.nsx("node2", "test", "-d", "/run/lock").returncode == 0
 
 
-@pytest.mark.skipif(_ansible("ansible") is None, reason="ansible not installed (make venv)")
+_PLAYBOOK = """\
+- name: Probe the lab nodes
+  hosts: cjc_nodes
+  gather_facts: false
+  tasks:
+    - name: Ping
+      ansible.builtin.ping:
+      register: ping
+    - name: Gather the host name and addresses
+      ansible.builtin.setup:
+        gather_subset: ["!all", "!min", platform, network]
+        filter: [ansible_hostname, ansible_all_ipv4_addresses]
+    - name: Copy a file into /usr/lib/nqs of node1 only
+      ansible.builtin.copy:
+        src: "{payload}"
+        dest: /usr/lib/nqs/from-ansible
+        mode: "0644"
+      when: inventory_hostname == 'node1'
+    - name: Read the node's /etc/hostname
+      ansible.builtin.slurp:
+        src: /etc/hostname
+      register: etc_hostname
+    - name: Run a raw command
+      ansible.builtin.raw: hostname
+      register: raw_hostname
+      changed_when: false
+    - name: Report to the test's tmp dir (/tmp is not private to a node)
+      ansible.builtin.copy:
+        dest: "{out}/result-{{{{ inventory_hostname }}}}.json"
+        mode: "0644"
+        content: "{{{{ {{'ping': ping.ping, 'hostname': ansible_facts.hostname,
+          'addresses': ansible_facts.all_ipv4_addresses,
+          'etc_hostname': etc_hostname.content | b64decode,
+          'raw_hostname': raw_hostname.stdout | trim}} | to_json }}}}"
+"""
+
+
+@pytest.mark.skipif(_ansible("ansible-playbook") is None,
+                    reason="ansible not installed (make venv)")
 @pytest.mark.parametrize("connection", ["ssh", "local"])
 def test_lab_ansible_reaches_each_node_in_its_own_namespaces(cjc_lab_factory, tmp_path,
                                                              connection):
@@ -147,45 +184,37 @@ def test_lab_ansible_reaches_each_node_in_its_own_namespaces(cjc_lab_factory, tm
         pytest.skip("openssh-server not installed (make apt-deps)")
     lab = cjc_lab_factory(connection=connection)
     env = dict(os.environ, ANSIBLE_HOST_KEY_CHECKING="False", ANSIBLE_DEPRECATION_WARNINGS="0",
-               ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-local"),
-               ANSIBLE_NOCOLOR="1",
+               ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-local"), ANSIBLE_NOCOLOR="1",
                PATH=VENV_BIN + os.pathsep + os.environ.get("PATH", ""))
-    src = tmp_path / "payload"
-    src.write_text("from the controller\n")
-
-    def adhoc(pattern, module, args):
-        cp = subprocess.run([_ansible("ansible"), "-i", lab.inventory_path, pattern, "-m", module,
-                             "-a", args], capture_output=True, text=True, env=env, timeout=120)
-        assert cp.returncode == 0, cp.stdout + cp.stderr
-        # default callback: "HOST | STATUS => {json}" per host
-        results = {}
-        for chunk in re.split(r"^(?=\S+ \| [A-Z]+ => )", cp.stdout, flags=re.M):
-            m = re.match(r"(\S+) \| [A-Z]+ => (.*)", chunk, flags=re.S)
-            if m:
-                results[m.group(1)] = json.loads(m.group(2))
-        return results
-
-    assert {h: r["ping"] for h, r in adhoc("cjc_nodes", "ping", "").items()} == \
-        {"node1": "pong", "node2": "pong"}
-    facts = adhoc("cjc_nodes", "setup", "filter=ansible_hostname,ansible_all_ipv4_addresses")
-    assert {h: r["ansible_facts"]["ansible_hostname"] for h, r in facts.items()} == \
-        {"node1": "node1", "node2": "node2"}
-    assert facts["node2"]["ansible_facts"]["ansible_all_ipv4_addresses"] == ["10.213.0.2"]
-    # groups of the inventory
+    payload = tmp_path / "payload"
+    payload.write_text("from the controller\n")
+    playbook = tmp_path / "probe.yml"
+    playbook.write_text(_PLAYBOOK.format(payload=payload, out=tmp_path))
+    cp = subprocess.run([_ansible("ansible-playbook"), "-i", lab.inventory_path, str(playbook)],
+                        capture_output=True, text=True, env=env, timeout=180, check=False)
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+    res = {n: json.loads((tmp_path / ("result-%s.json" % n)).read_text()) for n in lab.nodes}
+    assert {n: r["ping"] for n, r in res.items()} == {"node1": "pong", "node2": "pong"}
+    assert {n: r["hostname"] for n, r in res.items()} == {"node1": "node1", "node2": "node2"}
+    assert {n: r["etc_hostname"] for n, r in res.items()} == {"node1": "node1\n",
+                                                              "node2": "node2\n"}
+    assert res["node2"]["addresses"] == ["10.213.0.2"]
+    if connection == "ssh":
+        # ssh: raw runs in the node too (with the local connection it runs on the controller)
+        assert {n: r["raw_hostname"] for n, r in res.items()} == {"node1": "node1",
+                                                                  "node2": "node2"}
+    # copy lands in the node's own view of /usr/lib/nqs (and nowhere else)
+    assert lab.read_file("node1", "/usr/lib/nqs/from-ansible") == "from the controller\n"
+    assert lab.nsx("node2", "test", "-e", "/usr/lib/nqs/from-ansible",
+                   check=False).returncode == 1
+    assert not os.path.exists("/usr/lib/nqs/from-ansible")
+    # the groups of the inventory
     inv = subprocess.run([_ansible("ansible-inventory"), "-i", lab.inventory_path, "--list"],
                          capture_output=True, text=True, env=env, check=True)
     groups = json.loads(inv.stdout)
     assert groups["cjc_active"]["hosts"] == ["node1"]
     assert groups["cjc_standby"]["hosts"] == ["node2"]
-    # copy lands in the node's own view of /usr/lib/nqs (and nowhere else)
-    adhoc("node1", "copy", "src=%s dest=/usr/lib/nqs/from-ansible mode=0644" % src)
-    assert lab.read_file("node1", "/usr/lib/nqs/from-ansible") == "from the controller\n"
-    assert lab.nsx("node2", "test", "-e", "/usr/lib/nqs/from-ansible",
-                   check=False).returncode == 1
-    assert not os.path.exists("/usr/lib/nqs/from-ansible")
-    # modules read the node's own files
-    res = adhoc("node2", "slurp", "src=/etc/hostname")
-    assert base64.b64decode(res["node2"]["content"]) == b"node2\n"
+    assert groups["cjc_nodes"]["children"] == ["cjc_active", "cjc_standby"]
 
 
 def test_lab_cli_up_status_nsx_down_leaves_nothing(tmp_path):
@@ -194,7 +223,7 @@ def test_lab_cli_up_status_nsx_down_leaves_nothing(tmp_path):
     env = dict(os.environ, CJCLAB_NAME=name, CJCLAB_BASE=base)
     t0 = time.monotonic()
     up = subprocess.run([CLI, "up", "--connection", "local", "--vip-on", "node2"],
-                        capture_output=True, text=True, env=env)
+                        capture_output=True, text=True, env=env, check=False)
     t_up = time.monotonic() - t0
     assert up.returncode == 0, up.stderr
     lab = Lab.load(base)
@@ -210,17 +239,18 @@ def test_lab_cli_up_status_nsx_down_leaves_nothing(tmp_path):
         handles.append(lab.start_daemon("node2", "sleep", "300"))
         # a second up repairs/replaces a lab that is already there
         assert subprocess.run([CLI, "up", "--connection", "local"], capture_output=True,
-                              env=env).returncode == 0
+                              env=env, check=False).returncode == 0
         assert lab.is_up() and lab.pids("node1") == []
     finally:
         t0 = time.monotonic()
-        down = subprocess.run([CLI, "down"], capture_output=True, text=True, env=env)
+        down = subprocess.run([CLI, "down"], capture_output=True, text=True, env=env,
+                              check=False)
         t_down = time.monotonic() - t0
     assert down.returncode == 0, down.stderr
     assert _lab_leftovers(lab, handles) == []
     assert t_up + t_down < 5.0, (t_up, t_down)
     # down of a lab that is not there is fine
-    assert subprocess.run([CLI, "down"], env=env).returncode == 0
+    assert subprocess.run([CLI, "down"], env=env, check=False).returncode == 0
 
 
 def test_lab_up_after_half_up_repairs_and_down_cleans(tmp_path):

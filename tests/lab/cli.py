@@ -44,7 +44,8 @@ def _parser():
     up.add_argument("--vip-host", type=int, default=100,
                     help="host part of the site address (default %(default)s)")
     up.add_argument("--shared-path", default="/mnt/jobdb-disk")
-    up.add_argument("--connection", choices=("ssh", "local"), default="ssh",
+    up.add_argument("--connection", choices=("ssh", "local"),
+                    default=os.environ.get("CJCLAB_CONNECTION", "ssh"),
                     help="Ansible connection written to the inventory")
     up.add_argument("--vip-on", metavar="NODE", help="start with the site address on NODE")
     up.add_argument("--pacemaker", action="store_true",
@@ -150,3 +151,7 @@ def _print_status(st):
                  " ".join(n["addresses"])))
     if st.get("pacemaker"):
         print(st["pacemaker"])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -108,7 +108,7 @@ def _run(argv, check=True, input=None, timeout=60, env=None, capture=True):
     """Run argv (a list, never a shell string); on failure raise LabError with rc and output."""
     try:
         cp = subprocess.run(argv, input=input, capture_output=capture, text=True,
-                            timeout=timeout, env=env)
+                            timeout=timeout, env=env, check=False)
     except subprocess.TimeoutExpired as exc:
         raise LabError("timed out after %ss: %s" % (timeout, shlex.join(argv))) from exc
     if check and cp.returncode != 0:
@@ -192,7 +192,6 @@ def _kill_pids_gone(links):
     """Kill every process in the namespaces named by links ('net:[ino]', 'mnt:[ino]')."""
     found = _pids_in({link: "x" for link in links})
     _kill_pids(sorted(found.get("x", ())))
-
 
 
 def _make_run_dirs(run):
@@ -457,7 +456,7 @@ class Lab:
             binds = [("/run", os.path.join(n.state, "run"))]
             binds += [(d, os.path.join(n.state, _mangle(d))) for d in c.private_dirs]
             binds.append((c.shared_path, self.shared_dir))
-            for _, src in binds:
+            for src in [b[1] for b in binds]:
                 os.makedirs(src, exist_ok=True)
             _make_run_dirs(os.path.join(n.state, "run"))
             hosts = os.path.join(n.state, "hosts")
