@@ -23,7 +23,7 @@ description:
   - C(serviceguard), C(clusterpro), C(clusterpro_windows), C(suncluster), C(suncluster22) and C(msfc) are part
     of the interface but their backends are not implemented yet; asking for them fails and changes nothing.
 author:
-  - cjc.cluster maintainers
+  - cjc.cluster maintainers (@cjc-cluster)
 extends_documentation_fragment:
   - cjc.cluster._attributes
 attributes:

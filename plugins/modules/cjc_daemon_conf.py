@@ -22,7 +22,7 @@ description:
   - Warns when the resulting C(FORCEKILL_TIME) is greater than or equal to C(STOP_TIMEOUT) (every stop would be
     forced from the start).
 author:
-  - cjc.cluster maintainers
+  - cjc.cluster maintainers (@cjc-cluster)
 extends_documentation_fragment:
   - cjc.cluster._attributes
 attributes:

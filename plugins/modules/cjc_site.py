@@ -35,7 +35,7 @@ description:
     before making a cluster site. I(state=absent) and I(state=maintenance) are refused for the local site.
   - Returns the site's facts, including its C(cjcls) row.
 author:
-  - cjc.cluster maintainers
+  - cjc.cluster maintainers (@cjc-cluster)
 extends_documentation_fragment:
   - cjc.cluster._attributes
 attributes:

@@ -26,7 +26,7 @@ description:
     I(wait_timeout) seconds (keep C(forks) at least the number of nodes, and do not use a C(serial) smaller
     than the cluster).
 author:
-  - cjc.cluster maintainers
+  - cjc.cluster maintainers (@cjc-cluster)
 extends_documentation_fragment:
   - cjc.cluster._attributes
   - cjc.cluster._attributes.action

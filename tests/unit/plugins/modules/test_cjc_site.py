@@ -13,7 +13,8 @@ from ansible_collections.cjc.cluster.plugins.modules import cjc_site
 from cjc.install import install_engine
 from cjc.layout import Layout
 
-SITE, ADDRESS, HEX = "localhost", "127.0.0.1", "7F000001"
+SITE = "localhost"  # 127.0.0.1 on lo
+HEX = "7F000001"
 
 
 @pytest.fixture
