@@ -9,7 +9,7 @@ import filecmp
 import os
 import shutil
 
-from . import store
+from . import ocfagent, store
 from .fileio import write_atomic
 from .sites import read_siteinfo, siteinfo_text
 
@@ -116,6 +116,9 @@ def install_engine(layout, python, local_machine_id=None, check=False):
     for documented, module in sorted(COMMANDS.items()):
         text = WRAPPER.format(python=python, documented=documented, lib=lib, module=module)
         _ensure_file(layout.path(documented), text, 0o755, changed, check)
+    # the OCF resource agent ocf:cjc:cjcsite where Pacemaker looks for it (issue 7)
+    _ensure_dir(layout.path(os.path.dirname(ocfagent.AGENT_PATH)), changed, check)
+    _ensure_file(layout.path(ocfagent.AGENT_PATH), ocfagent.agent_script(python, lib), 0o755, changed, check)
     if read_siteinfo(layout.spool) is None and local_machine_id is not None:
         _ensure_file(os.path.join(layout.spool, "siteinfo"), siteinfo_text(int(local_machine_id)), 0o644, changed,
                      check)
