@@ -16,7 +16,9 @@ Contract of this module:
 
 import contextlib
 import os
+import signal
 import sqlite3
+import sys
 import time
 
 from .errors import CjcError
@@ -114,6 +116,30 @@ MIGRATIONS = (
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
+# Crash-test hook (issue 9), off by default: when CJC_STORE_FAULT names a file, a
+# transaction about to COMMIT checks that file; if it exists and holds this program's
+# name (basename of argv[0], e.g. ``nqsdaemon``) or nothing, the process removes it
+# (so exactly one process fires) and SIGKILLs itself: the write is done, the commit
+# never happens. Only the crash-torture tests set the variable.
+FAULT_ENV = "CJC_STORE_FAULT"
+_FAULT_FILE = os.environ.get(FAULT_ENV)
+
+
+def _fault_point():
+    try:
+        with open(_FAULT_FILE, encoding="utf-8") as handle:
+            who = handle.read().strip()
+    except OSError:
+        return
+    if who and who != os.path.basename(sys.argv[0] if sys.argv else ""):
+        return
+    try:
+        os.unlink(_FAULT_FILE)
+    except OSError:
+        return  # another process fired it first
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
 class StoreError(CjcError):
     """The site database is missing, newer than this engine, or unusable."""
 
@@ -158,6 +184,8 @@ class Store:
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
+        if _FAULT_FILE:
+            _fault_point()
         self.db.execute("COMMIT")
 
     @contextlib.contextmanager
