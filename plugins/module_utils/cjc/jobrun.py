@@ -52,8 +52,12 @@ def job_environment(site, job, user):
     return env
 
 
-def spawn_job(site, job):
-    """Start ``job`` (a jobs row); returns its Popen. Raises JobStartError."""
+def spawn_job(site, job, stdin=None):
+    """Start ``job`` (a jobs row); returns its Popen. Raises JobStartError.
+
+    ``stdin``: an open file descriptor of /dev/null to share (saves an open per job).
+    Safe to call from several threads at once.
+    """
     try:
         user = pwd.getpwuid(job["uid"])
     except KeyError:
@@ -61,8 +65,11 @@ def spawn_job(site, job):
                             "every node (§2.2.1)" % (job["uid"], job["owner"]))
     credentials = {}
     if os.geteuid() == 0:
-        credentials = {"user": user.pw_uid, "group": user.pw_gid,
-                       "extra_groups": os.getgrouplist(user.pw_name, user.pw_gid)}
+        groups = os.getgrouplist(user.pw_name, user.pw_gid)
+        # Same identity as the daemon (root jobs): no credential change, which lets
+        # subprocess use vfork() -- several times cheaper than fork() of the daemon.
+        if (user.pw_uid, user.pw_gid, sorted(set(groups))) != (os.getuid(), os.getgid(), sorted(set(os.getgroups()))):
+            credentials = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": groups}
     elif user.pw_uid != os.geteuid():
         raise JobStartError("nqsdaemon does not run as root and cannot run jobs of %s" % user.pw_name)
     script = script_path(site.spool, job["id"])
@@ -81,7 +88,8 @@ def spawn_job(site, job):
     err = os.open(err_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
     home = user.pw_dir if user.pw_dir and os.path.isdir(user.pw_dir) else "/"
     try:
-        return subprocess.Popen([job["shell"] or DEFAULT_SHELL, script], stdin=subprocess.DEVNULL,
+        return subprocess.Popen([job["shell"] or DEFAULT_SHELL, script],
+                                stdin=subprocess.DEVNULL if stdin is None else stdin,
                                 stdout=out, stderr=err, cwd=home, env=job_environment(site, job, user),
                                 start_new_session=True, close_fds=True, **credentials)
     except OSError as err_:

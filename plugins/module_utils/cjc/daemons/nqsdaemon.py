@@ -23,6 +23,7 @@ next start; then background processes the jobs left are ended (SPEC §2.13),
 netdaemon is stopped and the record removed. If netdaemon dies, nqsdaemon exits 1.
 """
 
+import concurrent.futures
 import fcntl
 import json
 import os
@@ -50,6 +51,7 @@ from . import DaemonArgs, daemon_command, ensure_marked, site_environment
 NAME = "nqsdaemon"
 TICK = 1.0
 DISPATCH_BATCH = 256
+SPAWN_THREADS = 4
 LEFTOVER_GRACE = 1.0
 _PEERCRED = struct.Struct("3i")
 
@@ -77,6 +79,8 @@ class NqsDaemon:
         self.record = site.record_path("nqsdaemon.pid")
         self.lock_fd = None
         self.host = runstate.this_host()
+        self.spawner = concurrent.futures.ThreadPoolExecutor(SPAWN_THREADS, thread_name_prefix="spawn")
+        self.devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
 
     # ------------------------------------------------------------ start
 
@@ -356,11 +360,9 @@ class NqsDaemon:
             jobs = db.execute("SELECT * FROM jobs WHERE id IN (%s)" % ",".join("?" * len(picked)),
                               picked).fetchall()
         started, failed = [], []
-        for job in jobs:
-            try:
-                popen = spawn_job(self.site, job)
-            except JobStartError as err:
-                failed.append((job, str(err)))
+        for job, popen in zip(jobs, self.spawner.map(self._spawn, jobs)):
+            if isinstance(popen, JobStartError):
+                failed.append((job, str(popen)))
                 continue
             self.children[popen.pid] = (job["id"], popen)
             started.append((popen.pid, job["id"], job["runs"]))
@@ -375,6 +377,13 @@ class NqsDaemon:
                            (EXITED, time.time(), why, job["id"]))
                 add_event(db, job["id"], EXITED, "could not start: %s" % why)
                 self.log.warning("request %d could not start: %s" % (job["id"], why))
+
+    def _spawn(self, job):
+        """Start one job (in a spawner thread: the fork/exec latencies of a batch overlap)."""
+        try:
+            return spawn_job(self.site, job, self.devnull)
+        except JobStartError as err:
+            return err
 
     # ------------------------------------------------------------ stop
 
@@ -392,6 +401,7 @@ class NqsDaemon:
             except ProcessLookupError:
                 pass
         runstate.remove_record(self.record, os.getpid())
+        self.spawner.shutdown()
         if self.store is not None:
             self.store.close()
 
