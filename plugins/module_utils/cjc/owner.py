@@ -25,15 +25,14 @@ import os
 import select
 import signal
 import socket
-import sys
 import time
 
 from . import runstate
 from .daemonconf import COMMON, load_daemon_conf
 from .daemonlog import DaemonLog
 from .errors import CjcError, SiteError
-from .fileio import write_atomic
-from .ownership import Ownership, describe_owner, is_owned
+from .fileio import read_text, write_atomic
+from .ownership import OWNER_RECORD, Ownership, describe_owner, is_owned
 from .siteconf import load_site_conf
 from .sites import CJCPW_RECORD
 from .supervisor import BootError, SiteSupervisor, StopReport, stop_site_processes
@@ -152,7 +151,7 @@ class Owner:
                     self.log.warning("daemon died (not monitored): %s" % line)
 
     def _follow_wanted(self):
-        wanted = (runstate_read(os.path.join(self.site.run_dir, WANTED)) or UP).strip()
+        wanted = (read_text(os.path.join(self.site.run_dir, WANTED)) or UP).strip()
         if wanted == DOWN and self.supervisor.running():
             self._bring_down("nqsstop")
         elif wanted == UP and self.daemon_state in (DOWN, FAILED):
@@ -162,19 +161,11 @@ class Owner:
                 self.log.error(str(err))
 
 
-def runstate_read(path):
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return None
-
-
 # -- commands' side ------------------------------------------------------------------
 
 def live_owner(site):
     """The owner record if the owner process lives on this node, else None."""
-    record = runstate.read_record(os.path.join(site.run_dir, "owner.pid"))
+    record = runstate.read_record(os.path.join(site.run_dir, OWNER_RECORD))
     return record if runstate.record_is_alive(record) else None
 
 
@@ -286,12 +277,12 @@ def stop_site(site, log, out=print):
     Returns a StopReport, or None when nothing of the site was running here.
     """
     timings = site_timings(site, log)
-    record = runstate.read_record(os.path.join(site.run_dir, "owner.pid"))
+    record = runstate.read_record(os.path.join(site.run_dir, OWNER_RECORD))
     if runstate.record_is_alive(record):
         os.kill(record["pid"], signal.SIGTERM)
         _wait_for(lambda: live_owner(site) is None, timings.total_stop_seconds + 15,
                   "the owner of %s (pid %d) to stop" % (site.name, record["pid"]))
-        report = json.loads(runstate_read(os.path.join(site.run_dir, LAST_STOP)) or "null")
+        report = json.loads(read_text(os.path.join(site.run_dir, LAST_STOP)) or "null")
         return StopReport(**report) if report else None
     if is_owned(site) and record and record.get("host") != runstate.this_host():
         raise SiteError("site %s runs on another node: owned by %s; stop it there"

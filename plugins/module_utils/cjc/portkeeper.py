@@ -9,7 +9,6 @@ closed, so there is no window in which a third process could bind it. The keeper
 exits after the handover. With no keeper, netdaemon binds the port itself.
 """
 
-import os
 import socket
 
 HANDOVER_TIMEOUT = 2.0
