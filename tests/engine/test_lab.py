@@ -208,6 +208,21 @@ def test_lab_ansible_reaches_each_node_in_its_own_namespaces(cjc_lab_factory, tm
     assert lab.nsx("node2", "test", "-e", "/usr/lib/nqs/from-ansible",
                    check=False).returncode == 1
     assert not os.path.exists("/usr/lib/nqs/from-ansible")
+    # a killed node is unreachable for Ansible until it is revived
+    lab.kill_node("node2")
+    if connection == "ssh":
+        cp = subprocess.run([_ansible("ansible"), "-i", lab.inventory_path, "node2", "-m",
+                             "ping"], capture_output=True, text=True, env=env, timeout=120,
+                            check=False)
+        assert cp.returncode != 0 and "UNREACHABLE" in cp.stdout, cp.stdout
+    else:  # every command Ansible runs goes through the wrapper, which refuses
+        cp = subprocess.run([os.path.join(lab.base, "bin", "node2-sh"), "-c", "true"],
+                            capture_output=True, text=True, check=False)
+        assert cp.returncode == 255 and "node node2 is down" in cp.stderr
+    lab.revive_node("node2")
+    cp = subprocess.run([_ansible("ansible"), "-i", lab.inventory_path, "node2", "-m", "ping"],
+                        capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert cp.returncode == 0 and "pong" in cp.stdout, cp.stdout + cp.stderr
     # the groups of the inventory
     inv = subprocess.run([_ansible("ansible-inventory"), "-i", lab.inventory_path, "--list"],
                          capture_output=True, text=True, env=env, check=True)

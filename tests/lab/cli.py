@@ -146,9 +146,9 @@ def _print_status(st):
     print("site %s = %s on: %s" % (st["site"], st["site_address"],
                                    ", ".join(st["vip_owners"]) or "no node"))
     for name, n in st["nodes"].items():
-        print("  %-8s %-15s link %-4s processes %-3d addresses %s"
-              % (name, n["address"], "up" if n["link_up"] else "DOWN", n["processes"],
-                 " ".join(n["addresses"])))
+        print("  %-8s %-15s %-6s link %-4s processes %-3d addresses %s"
+              % (name, n["address"], "KILLED" if n["down"] else "alive",
+                 "up" if n["link_up"] else "DOWN", n["processes"], " ".join(n["addresses"])))
     if st.get("pacemaker"):
         print(st["pacemaker"])
 

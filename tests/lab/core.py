@@ -590,8 +590,14 @@ class Lab:
         revive_node() cleans up like a reboot.
         """
         n = self.node(node)
+        with open(os.path.join(n.state, "DOWN"), "w") as fh:  # Ansible's wrappers: unreachable
+            fh.write("killed by kill_node\n")
         _run(["ip", "-n", self.hub_netns, "link", "set", n.hub_port, "down"])
         self._kill_pids(self.pids(node))
+
+    def node_down(self, node):
+        """True between kill_node() and revive_node()."""
+        return os.path.exists(os.path.join(self.node(node).state, "DOWN"))
 
     def node_link_up(self, node):
         """True if node's port on the hub bridge is up."""
@@ -613,6 +619,8 @@ class Lab:
                 os.unlink(p)
         _make_run_dirs(run)
         _run(["ip", "-n", self.hub_netns, "link", "set", n.hub_port, "up"])
+        if os.path.exists(os.path.join(n.state, "DOWN")):
+            os.unlink(os.path.join(n.state, "DOWN"))
         if self.pacemaker:
             self.pacemaker.prepare_run(node)
             self.pacemaker.start_node(node)
@@ -620,7 +628,7 @@ class Lab:
     def reset(self):
         """Back to the state after up(): every node revived if killed, no site address."""
         for n in self.nodes:
-            if not self.node_link_up(n):
+            if self.node_down(n) or not self.node_link_up(n):
                 self.revive_node(n)
         self.release_vip()
 
@@ -638,7 +646,8 @@ class Lab:
         for n in self.nodes.values():
             out["nodes"][n.name] = {
                 "netns": n.netns, "address": n.address, "addresses": self.addresses(n.name),
-                "link_up": self.node_link_up(n.name), "processes": len(pids.get(n.name, ())),
+                "link_up": self.node_link_up(n.name), "down": self.node_down(n.name),
+                "processes": len(pids.get(n.name, ())),
                 "enter": shlex.join(self.nsenter_argv(n.name)[:-1] + ["bash"]),
             }
         if self.pacemaker:

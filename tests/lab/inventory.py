@@ -53,16 +53,36 @@ def _write_exec(path, text):
     os.replace(tmp, path)
 
 
+def sshd_wrapper(lab, node):
+    """Host path of the ProxyCommand script: sshd -i on node (exit 255 while it is down)."""
+    return os.path.join(lab.base, "bin", "%s-sshd" % node)
+
+
+def down_marker(lab, node):
+    """Host path of the file that says node is down (kill_node makes it, revive_node removes it)."""
+    return os.path.join(lab.node(node).state, "DOWN")
+
+
+_WRAPPER = """\
+#!/bin/sh
+# {what} on node {node} of lab {lab} (written by tests/lab). A killed node is unreachable.
+if [ -e {marker} ]; then echo "cjclab: node {node} is down (kill-node); revive-node brings it back" >&2; exit 255; fi
+exec {enter} {argv}
+"""
+
+
 def write_wrappers(lab):
     os.makedirs(os.path.join(lab.base, "bin"), exist_ok=True)
     for node in lab.nodes:
-        enter = shlex.join(lab.nsenter_argv(node))
-        _write_exec(shell_wrapper(lab, node),
-                    "#!/bin/sh\n# %s of lab %s: /bin/sh on the node\nexec %s /bin/sh \"$@\"\n"
-                    % (node, lab.config.name, enter))
-        _write_exec(python_wrapper(lab, node),
-                    "#!/bin/sh\n# %s of lab %s: python3 on the node\nexec %s /usr/bin/python3 \"$@\"\n"
-                    % (node, lab.config.name, enter))
+        fmt = dict(node=node, lab=lab.config.name, marker=shlex.quote(down_marker(lab, node)),
+                   enter=shlex.join(lab.nsenter_argv(node)))
+        _write_exec(shell_wrapper(lab, node), _WRAPPER.format(
+            what="/bin/sh", argv='/bin/sh "$@"', **fmt))
+        _write_exec(python_wrapper(lab, node), _WRAPPER.format(
+            what="python3", argv='/usr/bin/python3 "$@"', **fmt))
+        _write_exec(sshd_wrapper(lab, node), _WRAPPER.format(
+            what="sshd -i", argv="/usr/sbin/sshd -i -f %s"
+            % shlex.quote(os.path.join(lab.base, "ssh", "sshd_config")), **fmt))
 
 
 def _ssh_setup(lab):
@@ -91,8 +111,7 @@ def host_vars(lab, node):
         v.update(ansible_connection="local", ansible_shell_executable=shell_wrapper(lab, node))
     else:
         # distinct ansible_host per lab and node: the SSH control socket is keyed by it
-        proxy = "%s /usr/sbin/sshd -i -f %s/ssh/sshd_config" % (
-            " ".join(lab.nsenter_argv(node)), lab.base)
+        proxy = sshd_wrapper(lab, node)
         v.update(ansible_connection="ssh", ansible_host=n.netns, ansible_user="root",
                  ansible_ssh_private_key_file="%s/ssh/id_ed25519" % lab.base,
                  ansible_ssh_common_args="-o ProxyCommand=%s -o UserKnownHostsFile=/dev/null "
