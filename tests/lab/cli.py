@@ -1,6 +1,7 @@
 """Command line of the lab: ``tests/lab/cjclab ACTION ...`` (see ``cjclab -h``)."""
 
 import argparse
+import glob
 import json
 import os
 import shlex
@@ -21,6 +22,7 @@ actions:
   kill-node NODE        link down + SIGKILL every process of NODE
   revive-node NODE      "reboot" NODE: clean /run, link up (and cluster stack)
   inventory             print the path of the Ansible inventory
+  list                  labs with state under /tmp/cjclab-* (yours and others')
 
 environment: CJCLAB_NAME (default cjclab), CJCLAB_BASE (default /tmp/cjclab-NAME),
 CJCLAB_NODES (default "node1 node2").
@@ -63,6 +65,7 @@ def _parser():
     for name in ("move-vip", "kill-node", "revive-node"):
         sub.add_parser(name).add_argument("node")
     sub.add_parser("inventory")
+    sub.add_parser("list")
     return p
 
 
@@ -133,6 +136,14 @@ def main(argv=None):
             _existing(args).revive_node(args.node)
         elif args.action == "inventory":
             print(_existing(args).inventory_path)
+        elif args.action == "list":
+            for state in sorted(glob.glob("/tmp/cjclab-*/lab.json")):
+                try:
+                    lab = Lab.load(os.path.dirname(state))
+                except LabError:
+                    continue
+                print("%-20s %-5s %s" % (lab.config.name, "up" if lab.is_up() else "down",
+                                         lab.base))
     except LabError as exc:
         print("cjclab: %s" % exc, file=sys.stderr)
         return 1
