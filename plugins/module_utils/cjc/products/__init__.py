@@ -109,15 +109,47 @@ def _pacemaker():
     return pacemaker.PacemakerBackend()
 
 
+# Plain ``from . import x`` inside each factory: AnsiballZ finds the module_utils to ship by
+# reading import statements, so no importlib here.
+def _serviceguard():
+    from . import serviceguard
+    return serviceguard.ServiceguardBackend()
+
+
+def _clusterpro():
+    from . import clusterpro
+    return clusterpro.ClusterproBackend()
+
+
+def _clusterpro_windows():
+    from . import clusterpro_windows
+    return clusterpro_windows.ClusterproWindowsBackend()
+
+
+def _suncluster():
+    from . import suncluster
+    return suncluster.SunclusterBackend()
+
+
+def _suncluster22():
+    from . import suncluster22
+    return suncluster22.Suncluster22Backend()
+
+
+def _msfc():
+    from . import msfc
+    return msfc.MsfcBackend()
+
+
 # product -> factory of its backend (imported lazily: a backend may need modules others do not)
 PRODUCTS = collections.OrderedDict([
     ("pacemaker", _pacemaker),
-    ("serviceguard", lambda: PlannedBackend("serviceguard", 8, "package SERVICE_CMD / customer_defined_run_cmds")),
-    ("clusterpro", lambda: PlannedBackend("clusterpro", 8, "exec resource start.sh / stop.sh")),
-    ("clusterpro_windows", lambda: PlannedBackend("clusterpro_windows", 8, "start.bat / stop.bat with ARMLOAD")),
-    ("suncluster", lambda: PlannedBackend("suncluster", 8, "GDS resource Start_command / Stop_command")),
-    ("suncluster22", lambda: PlannedBackend("suncluster22", 8, "pmfadm scripts")),
-    ("msfc", lambda: PlannedBackend("msfc", 8, "resource with SiteName / SiteDirectory")),
+    ("serviceguard", _serviceguard),
+    ("clusterpro", _clusterpro),
+    ("clusterpro_windows", _clusterpro_windows),
+    ("suncluster", _suncluster),
+    ("suncluster22", _suncluster22),
+    ("msfc", _msfc),
 ])
 
 
@@ -129,7 +161,7 @@ def backend_for(product):
 
 
 def implemented_products():
-    return [name for name, factory in PRODUCTS.items() if name == "pacemaker"]
+    return [name for name, factory in PRODUCTS.items() if getattr(factory(), "implemented", False)]
 
 
 def plan_service(request, run):
@@ -139,4 +171,5 @@ def plan_service(request, run):
 
 
 def apply_service(plan, run):
-    backend_for(plan.request.product).apply(plan, run)
+    """Carry the plan out; returns what the backend reports (pacemaker: the node the group runs on)."""
+    return backend_for(plan.request.product).apply(plan, run)
