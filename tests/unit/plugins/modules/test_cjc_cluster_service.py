@@ -68,7 +68,8 @@ def test_pacemaker_plan_creates_group_and_constraints(agent):
     current = {"resources": cib(), "constraints": ET.Element("constraints"), "timings": DEFAULT_TIMINGS}
     plan = pacemaker.PacemakerBackend().plan(request(), current, agent=agent)
     assert plan.changed
-    assert [(a["action"], a["argv"][:4]) for a in plan.actions] == [
+    assert plan.actions[-1] == {"action": "wait", "id": "cjc-jobsite", "until": "started", "seconds": 120}
+    assert [(a["action"], a["argv"][:4]) for a in plan.actions[:-1]] == [
         ("create", ["cibadmin", "--create", "--scope", "resources"]),
         ("create", ["cibadmin", "--create", "--scope", "constraints"]),
         ("create", ["cibadmin", "--create", "--scope", "constraints"])]
@@ -94,7 +95,9 @@ def test_pacemaker_plan_is_idempotent_and_replaces_drift(agent):
     assert pacemaker.PacemakerBackend().plan(req, current, agent=agent).changed is False
     drifted = request(monitor_interval=20)
     plan = pacemaker.PacemakerBackend().plan(drifted, current, agent=agent)
-    assert [a["action"] for a in plan.actions] == ["replace"]
+    # only the members that differ (both monitor ops changed), then the bounded wait
+    assert [(a["action"], a["id"]) for a in plan.actions] == [
+        ("replace", "cjc-jobsite-ip"), ("replace", "cjc-jobsite-site"), ("wait", "cjc-jobsite")]
     assert plan.before != plan.after
 
 
@@ -106,7 +109,8 @@ def test_pacemaker_absent_deletes_constraints_then_group(agent):
     current = {"resources": cib(pacemaker.wanted_group(req)), "constraints": constraints,
                "timings": DEFAULT_TIMINGS}
     plan = pacemaker.PacemakerBackend().plan(req, current, agent=agent)
-    assert [a["argv"][-1] for a in plan.actions] == [
+    assert [a["action"] for a in plan.actions[:2]] == ["stop", "wait"]  # target-role=Stopped, then wait
+    assert [a["argv"][-1] for a in plan.actions[2:]] == [
         '<rsc_order id="cjc-jobsite-after-jobdb-fs"/>', '<rsc_colocation id="cjc-jobsite-with-jobdb-fs"/>',
         '<group id="cjc-jobsite"/>']
 
