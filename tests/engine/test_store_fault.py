@@ -60,3 +60,15 @@ def test_fault_point_named_for_another_program_does_not_fire(tmp_path):
     assert os.path.exists(arm)
     assert _write(spool, "also").returncode == 0  # no variable: no hook at all
     assert _managers(spool) == ["also", "kept"]
+
+
+def test_fault_point_ignores_transactions_that_wrote_nothing(tmp_path):
+    spool = str(tmp_path / "spool")
+    create_store(spool)
+    arm = str(tmp_path / "fault")
+    open(arm, "w").close()
+    reader = WRITER.replace('db.execute("INSERT INTO managers (name) VALUES (?)", (sys.argv[2],))',
+                            'db.execute("SELECT count(*) FROM managers").fetchone()')
+    env = dict(os.environ, **{FAULT_ENV: arm})
+    done = subprocess.run([sys.executable, "-c", reader, spool, "x"], env=env, capture_output=True, text=True)
+    assert done.stdout == "committed\n" and os.path.exists(arm)

@@ -117,10 +117,10 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 
 # Crash-test hook (issue 9), off by default: when CJC_STORE_FAULT names a file, a
-# transaction about to COMMIT checks that file; if it exists and holds this program's
-# name (basename of argv[0], e.g. ``nqsdaemon``) or nothing, the process removes it
-# (so exactly one process fires) and SIGKILLs itself: the write is done, the commit
-# never happens. Only the crash-torture tests set the variable.
+# transaction that wrote rows and is about to COMMIT checks that file; if it exists
+# and holds this program's name (basename of argv[0], e.g. ``nqsdaemon``) or nothing,
+# the process removes it (so exactly one process fires) and SIGKILLs itself: the
+# write is done, the commit never happens. Only the crash-torture tests set it.
 FAULT_ENV = "CJC_STORE_FAULT"
 _FAULT_FILE = os.environ.get(FAULT_ENV)
 
@@ -179,12 +179,13 @@ class Store:
         the commit is durable when the block returns.
         """
         self.db.execute("BEGIN IMMEDIATE")
+        changes = self.db.total_changes
         try:
             yield self.db
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
-        if _FAULT_FILE:
+        if _FAULT_FILE and self.db.total_changes != changes:
             _fault_point()
         self.db.execute("COMMIT")
 

@@ -1,0 +1,46 @@
+"""A crash between a job's end and its commit must not lose the run's output (issue 9, SPEC §2.10).
+
+Found by the crash torture: ``jobrun.store_output`` reads a run's output files and
+*unlinks them inside the transaction* that records the end. When nqsdaemon dies
+before that COMMIT (the store's ``CJC_STORE_FAULT`` hook makes it die exactly there),
+the transaction rolls back but the files are gone: at the next start the restart
+rules record the interrupted run with empty output. The files should be removed
+only after the commit.
+"""
+
+import os
+
+import pytest
+
+from cjc.store import FAULT_ENV
+from jobsite import Node, make_root, remove_root, wait_until
+
+
+@pytest.fixture
+def node():
+    made = Node(make_root(100))
+    try:
+        yield made
+    finally:
+        made.cleanup()
+        remove_root(made.layout)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 9: store_output unlinks the output files before COMMIT")
+def test_output_of_a_run_survives_a_crash_before_its_end_is_committed(node):
+    fault = os.path.join(node.layout.root, "fault")
+    node.env[FAULT_ENV] = fault
+    daemon = node.start()
+    job_id = node.qsub("echo out-before-crash\nsleep 0.5\n", "-q", "guibs_1")
+    wait_until(lambda: node.job(job_id)["pid"], 20, "the job to run")
+    with open(fault, "w") as handle:
+        handle.write("nqsdaemon\n")  # the next write transaction of nqsdaemon: recording the job's end
+    assert daemon.wait(20) == -9 and not os.path.exists(fault)
+    assert node.job(job_id)["state"] == "RUNNING"  # the end was never committed
+    del node.env[FAULT_ENV]
+    node.start()
+    job = node.wait_state(job_id, "EXITED")  # re-run by the restart rules (queue RESTART, job ENABLE)
+    assert job["runs"] == 2
+    first_run = node.tracker(job_id)["outputs"][0]
+    assert first_run["how"] == "interrupted"
+    assert first_run["stdout"] == "out-before-crash\n"
