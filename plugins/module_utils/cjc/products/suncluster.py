@@ -117,7 +117,12 @@ class SunclusterBackend(RenderedBackend):
                 if rc != 0:
                     raise CommandError("%s failed (rc=%d): %s" % (" ".join(argv), rc, (err or out).strip()),
                                        argv=argv, rc=rc, stdout=out, stderr=err)
-                existing.update((kind, line.strip()) for line in out.splitlines() if line.strip())
+                for line in out.splitlines():
+                    name = line.strip()
+                    if kind == "resourcetype":
+                        name = name.split(":")[0]  # SUNW.gds:6 -> SUNW.gds
+                    if name:
+                        existing.add((kind, name))
             current["existing"] = existing
         return current
 

@@ -1,0 +1,22 @@
+#! /bin/sh
+
+if [ "$CLP_EVENT" = "START" ]
+then
+ if [ "$CLP_DISK" = "SUCCESS" ]
+ then
+  echo "NORMAL CJCPW STARTUP"
+  /usr/lib/nqs/cluster/cjcpw testsite /mnt/jobdb
+ fi
+elif [ "$CLP_EVENT" = "FAILOVER" ]
+then
+ if [ "$CLP_DISK" = "SUCCESS" ]
+ then
+  echo "FAILOVER CJCPW STARTUP"
+  /usr/lib/nqs/cluster/cjcpw testsite /mnt/jobdb
+ fi
+else
+ echo "NO_CLP"
+fi
+echo "EXIT"
+
+exit 0
