@@ -44,6 +44,11 @@ def _require():
         pytest.skip(reason)
 
 
+def default_connection():
+    """ssh when sshd is installed (everything runs in the node), else local."""
+    return "ssh" if os.path.exists("/usr/sbin/sshd") else "local"
+
+
 def unique_name(tag):
     """A lab name that no other pytest process uses: <tag><pid>."""
     return "%s%d" % (tag, os.getpid())
@@ -52,7 +57,7 @@ def unique_name(tag):
 @pytest.fixture(scope="session")
 def cjc_lab():
     _require()
-    lab = Lab(LabConfig(name=unique_name("pts"))).up()
+    lab = Lab(LabConfig(name=unique_name("pts"), connection=default_connection())).up()
     try:
         yield lab
     finally:
@@ -69,7 +74,7 @@ def cjc_lab_clean(cjc_lab):
 @pytest.fixture(scope="module")
 def cjc_lab_module():
     _require()
-    lab = Lab(LabConfig(name=unique_name("ptm"))).up()
+    lab = Lab(LabConfig(name=unique_name("ptm"), connection=default_connection())).up()
     try:
         yield lab
     finally:
@@ -83,6 +88,7 @@ def cjc_lab_factory():
 
     def make(pacemaker=False, pacemaker_options=None, **fields):
         fields.setdefault("name", "%s-%d" % (unique_name("ptf"), len(made)))
+        fields.setdefault("connection", default_connection())
         lab = Lab(LabConfig(**fields))
         made.append(lab)
         return lab.up(pacemaker=pacemaker, pacemaker_options=pacemaker_options)
