@@ -1,0 +1,494 @@
+#!/usr/bin/env python3
+"""Crash torture (issue 9): SIGKILL the site at random moments while jobs flow; nothing lost or run twice.
+
+``make torture N=200`` runs ``torture.py -n 200``; ``tests/engine/test_torture.py``
+runs a few trials inside ``make test``.
+
+A two-node lab (tests/lab) shares one disk; the cluster site lives on it. Each trial:
+
+1. start the site on the current node (``cjcpw`` in the foreground, as a cluster would);
+2. a submitter on that node submits jobs at random intervals (pipe queue ``guilb_def``
+   -> ``guibs_1`` with restart RESTART, and ``tpurge`` with restart PURGE; each job
+   ENABLE or DISABLE at random);
+3. at a random moment one kill, by mode:
+   ``nqsdaemon`` SIGKILL of nqsdaemon;  ``cjcpw`` SIGKILL of the supervisor;
+   ``site`` SIGKILL of every process of the site (cjcpw, daemons, jobs) at once;
+   ``commit`` nqsdaemon SIGKILLs itself between a write and its COMMIT (the store's
+   ``CJC_STORE_FAULT`` hook, armed by the trial);  ``node`` the whole node dies
+   (``Lab.kill_node``: every process of it, link down);
+4. once every process of the old incarnation is gone, the site starts again -- on
+   the other node every second trial (the address moves with it) -- and more jobs
+   are submitted there;
+5. when every job of the trial has ended, an orderly stop, then the checks:
+
+* corrupt:    ``PRAGMA integrity_check`` is not ``ok``;
+* lost:       a job the submitter was told exists is missing, never ends, says EXITED
+              without its run having finished, or is DELETED without a reason;
+* double-run: two runs of one job alive at once (each run holds an exclusive flock
+              on a per-job file on the shared disk and logs start/end with pid and
+              time; a run that cannot take the lock at once logs ``double``; runs'
+              intervals are also compared), a run the database does not know of, or
+              more re-runs than the restart rules re-queued;
+* orphans:    processes of the site left after the orderly stop
+              (``siteprocs.site_processes``).
+
+Finished jobs that ran again because the site died after the job's last line but
+before its end was committed are re-runs *per the restart rules* (the site cannot
+know); they are counted (``rerun_after_finish``), not failures.
+"""
+
+import argparse
+import collections
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TESTS = os.path.dirname(HERE)
+REPO = os.path.dirname(TESTS)
+ENGINE = os.path.join(REPO, "plugins", "module_utils")
+for _path in (TESTS, ENGINE):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
+
+from cjc.siteprocs import site_processes  # noqa: E402
+from cjc.store import FAULT_ENV  # noqa: E402
+
+MODES = ("nqsdaemon", "cjcpw", "site", "commit", "node")
+CJCPW = "/usr/lib/nqs/cluster/cjcpw"
+MKSITE = "/usr/lib/nqs/cluster/cjcmksite"
+TERMINAL = ("EXITED", "DELETED", "MIGRATED")
+
+JOB_SCRIPT = r"""T=@DIR@
+ID=${QSUB_REQID%%.*}
+exec 9>>"$T/locks/$ID"
+if ! flock -n 9; then echo "double $ID $$ $(date +%s.%N)" >> "$T/runs.log"; flock 9; fi
+echo "start $ID $$ $(date +%s.%N)" >> "$T/runs.log"
+sleep @SLEEP@
+echo "end $ID $$ $(date +%s.%N)" >> "$T/runs.log"
+"""
+
+# Runs on a node with the node's own engine: submits, prints "<id> <name>" once committed.
+SUBMITTER = r"""
+import json, random, sys, time
+sys.path.insert(0, "/usr/lib/nqs/lib")
+from cjc.nqsapi import Caller, poke, submit_job
+from cjc.store import open_store
+spool, spec = sys.argv[1], json.loads(sys.argv[2])
+rng = random.Random(spec["seed"])
+root = Caller(0, "root")
+for k in range(spec["count"]):
+    queue = rng.choice(["guilb_def", "guilb_def", "guibs_1", "tpurge"])
+    restart = "DISABLE" if rng.random() < 0.2 else "ENABLE"
+    script = spec["script"].replace("@SLEEP@", "%.2f" % rng.uniform(0.0, spec["max_sleep"]))
+    name = "%s_%d" % (spec["prefix"], k)
+    while True:
+        try:
+            with open_store(spool) as store:
+                job_id = submit_job(store, root, script, queue=queue, name=name, restart=restart)
+            break
+        except Exception as err:  # the disk is shared with a crashing site: retry, never give up silently
+            sys.stderr.write("retry %s: %s\n" % (name, err))
+            time.sleep(0.05)
+    print(job_id, name, flush=True)
+    poke(spool)
+    time.sleep(rng.uniform(0, spec["max_gap"]))
+"""
+
+
+class TortureError(Exception):
+    """The harness itself could not do its work (not a finding about the engine)."""
+
+
+def wait_for(predicate, seconds, what):
+    deadline = time.monotonic() + seconds
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TortureError("timed out after %.0f s waiting for %s" % (seconds, what))
+        time.sleep(0.02)
+
+
+def _read_json(path):
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+class Torture:
+    def __init__(self, lab, seed=None, out=print, max_sleep=0.4):
+        self.lab = lab
+        self.rng = random.Random(seed)
+        self.out = out
+        self.max_sleep = max_sleep
+        self.site = lab.site_fqdn
+        self.db = lab.config.shared_path + "/jobdb"          # as the nodes see it
+        self.spool = self.db + "/nqs"
+        self.host_spool = os.path.join(lab.shared_dir, "jobdb", "nqs")
+        self.tdir = lab.config.shared_path + "/torture"
+        self.host_tdir = os.path.join(lab.shared_dir, "torture")
+        self.fault = self.tdir + "/fault"
+        self.host_fault = os.path.join(self.host_tdir, "fault")
+        self.nodes = list(lab.node_names)[:2]
+        self.current = self.nodes[0]
+        self.cjcpw = None
+        self.counts = collections.Counter()
+        self.modes = collections.Counter()
+        self.problems = []
+
+    # ---------------------------------------------------------------- setup
+
+    def setup(self):
+        env = dict(os.environ, PYTHONPATH=ENGINE)
+        for node in self.nodes:
+            self.lab.nsx(node, sys.executable, "-m", "cjc.cli.install", "--root", "/", env=env)
+        self.lab.move_vip(self.current)
+        made = self.lab.nsx(self.current, MKSITE, self.site, "200", self.db, check=False)
+        if made.returncode != 0:
+            raise TortureError("cjcmksite failed: %s" % made.stderr)
+        os.makedirs(os.path.join(self.host_tdir, "locks"), exist_ok=True)
+        open(os.path.join(self.host_tdir, "runs.log"), "a").close()
+        from cjc.nqsapi import Caller, qmgr
+        from cjc.store import open_store
+        with open_store(self.host_spool) as store:
+            for line in ("set queue guibs_1 run_limit=4",
+                         "create batch_queue tpurge run_limit=2 restart=PURGE"):
+                qmgr(store, Caller(0, "root"), line)
+
+    # ---------------------------------------------------------------- site
+
+    def start_site(self, node, seconds=40):
+        """cjcpw in the foreground on node; retried while the old owner's lock is still held."""
+        self.lab.move_vip(node)
+        env = dict(os.environ, **{FAULT_ENV: self.fault})
+        env.pop("NQS_SITE", None)
+        deadline = time.monotonic() + seconds
+        while True:
+            proc = self.lab.spawn(node, CJCPW, self.site, self.db, env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            while True:
+                owner = _read_json(os.path.join(self.host_spool, "run", "owner.pid")) or {}
+                if proc.poll() is not None:
+                    break
+                if owner.get("pid") == proc.pid and owner.get("daemons") == "up":
+                    self.cjcpw, self.current = proc, node
+                    return proc
+                if time.monotonic() > deadline:
+                    proc.kill()
+                    proc.wait()
+                    raise TortureError("site did not come up on %s" % node)
+                time.sleep(0.02)
+            err = proc.stderr.read().decode(errors="replace")
+            proc.stderr.close()
+            if proc.returncode != 5 or time.monotonic() > deadline:
+                raise TortureError("cjcpw on %s exited %s: %s" % (node, proc.returncode, err.strip()))
+            time.sleep(0.1)  # exit 5: the previous owner's daemons still hold the lock
+
+    def nqsdaemon_pid(self):
+        record = _read_json(os.path.join(self.host_spool, "run", "nqsdaemon.pid")) or {}
+        return record.get("pid")
+
+    def submit(self, node, prefix, count, max_gap):
+        spec = {"seed": self.rng.random(), "count": count, "prefix": prefix, "max_gap": max_gap,
+                "max_sleep": self.max_sleep, "script": JOB_SCRIPT.replace("@DIR@", self.tdir)}
+        env = {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "LANG": "C"}
+        return self.lab.spawn(node, sys.executable, "-c", SUBMITTER, self.spool, json.dumps(spec), env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    @staticmethod
+    def submitted(proc):
+        out, _err = proc.communicate(timeout=120)
+        return {int(line.split()[0]): line.split()[1] for line in out.decode().splitlines() if line.strip()}
+
+    def leftovers(self):
+        return site_processes(self.spool)
+
+    def wait_old_gone(self, seconds=40):
+        if self.cjcpw is not None:
+            try:
+                self.cjcpw.wait(timeout=seconds)
+            except subprocess.TimeoutExpired:
+                raise TortureError("cjcpw (pid %d) did not exit after the crash" % self.cjcpw.pid)
+            self.cjcpw.stderr.close()
+        wait_for(lambda: not self.leftovers(), seconds, "the processes of the crashed site to end")
+
+    # ---------------------------------------------------------------- kills
+
+    def kill(self, mode):
+        if mode == "nqsdaemon":
+            pid = self.nqsdaemon_pid()
+            if pid:
+                os.kill(pid, signal.SIGKILL)
+        elif mode == "cjcpw":
+            os.kill(self.cjcpw.pid, signal.SIGKILL)
+        elif mode == "site":
+            # every process of the site at once: stop them all first so none reacts, then SIGKILL
+            for _round in range(3):
+                victims = [p.pid for p in self.leftovers()] + [self.cjcpw.pid]
+                for sig in (signal.SIGSTOP, signal.SIGKILL):
+                    for pid in victims:
+                        try:
+                            os.kill(pid, sig)
+                        except ProcessLookupError:
+                            pass
+        elif mode == "commit":
+            with open(self.host_fault, "w") as handle:
+                handle.write("nqsdaemon\n")
+            pid = self.nqsdaemon_pid()
+            try:
+                wait_for(lambda: not os.path.exists(self.host_fault) or not pid or not _alive(pid), 5,
+                         "nqsdaemon to reach a commit")
+            except TortureError:
+                self.counts["commit_fault_not_reached"] += 1
+                if pid:
+                    os.kill(pid, signal.SIGKILL)
+            if os.path.exists(self.host_fault):
+                os.unlink(self.host_fault)
+        elif mode == "node":
+            self.lab.kill_node(self.current)
+        else:
+            raise ValueError(mode)
+
+    # ---------------------------------------------------------------- one trial
+
+    def trial(self, number, mode):
+        started = time.monotonic()
+        prefix = "T%d" % number
+        node = self.current
+        if self.cjcpw is None:
+            self.start_site(node)
+        first = self.submit(node, prefix + "a", self.rng.randint(6, 14), 0.15)
+        time.sleep(self.rng.uniform(0.2, 1.8))
+        self.kill(mode)
+        self.modes[mode] += 1
+        if mode == "node":
+            self.cjcpw.wait(timeout=10)
+        self.wait_old_gone()
+        gone_at = time.time()
+        self.cjcpw = None
+        ids = self.submitted(first)
+        if mode == "node":
+            self.lab.revive_node(node)
+        target = node if number % 2 == 0 else self.other(node)
+        self.start_site(target)
+        second = self.submit(target, prefix + "b", self.rng.randint(2, 5), 0.1)
+        ids.update(self.submitted(second))
+        rows = self.wait_ended(ids)
+        self.stop_site()
+        orphans = self.leftovers()
+        if orphans:
+            self.problems.append("trial %d: %d orphan process(es) after stop: %s"
+                                 % (number, len(orphans), " ".join(str(p.pid) for p in orphans)))
+            self.counts["orphans"] += len(orphans)
+            for process in orphans:
+                try:
+                    process.kill()
+                except Exception:
+                    pass
+        found = self.check(number, ids, rows, gone_at)
+        self.out("trial %3d %-9s %s -> %s  jobs %2d  %s  %.1f s"
+                 % (number, mode, node, target, len(ids), found or "ok", time.monotonic() - started))
+
+    def other(self, node):
+        return self.nodes[1] if node == self.nodes[0] else self.nodes[0]
+
+    def wait_ended(self, ids, seconds=90):
+        deadline = time.monotonic() + seconds
+        while True:
+            rows = self.rows(ids)
+            if all(r["state"] in TERMINAL for r in rows.values()) and len(rows) == len(ids):
+                return rows
+            if time.monotonic() > deadline:
+                return rows
+            time.sleep(0.1)
+
+    def rows(self, ids):
+        from cjc.store import open_store
+        with open_store(self.host_spool) as store, store.snapshot() as db:
+            marks = ",".join("?" * len(ids))
+            rows = {r["id"]: dict(r) for r in db.execute(
+                "SELECT id, name, queue, state, restart, runs, exit_status, reason FROM jobs WHERE id IN (%s)"
+                % marks, list(ids))}
+            for job_id, row in rows.items():
+                row["events"] = [dict(e) for e in db.execute(
+                    "SELECT state, message FROM events WHERE job_id = ? ORDER BY id", (job_id,))]
+        return rows
+
+    def stop_site(self):
+        proc = self.cjcpw
+        proc.send_signal(signal.SIGTERM)
+        try:
+            status = proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            raise TortureError("cjcpw did not stop within 60 s")
+        proc.stderr.close()
+        self.cjcpw = None
+        if status != 0:
+            self.problems.append("orderly stop: cjcpw exited %d" % status)
+        try:
+            wait_for(lambda: not self.leftovers(), 5, "the site's processes to end")
+        except TortureError:
+            pass
+
+    # ---------------------------------------------------------------- checks
+
+    def integrity(self):
+        try:
+            db = sqlite3.connect(os.path.join(self.host_spool, "private", "nqs.db"))  # the site is stopped
+            try:
+                return db.execute("PRAGMA integrity_check").fetchone()[0]
+            finally:
+                db.close()
+        except sqlite3.DatabaseError as err:
+            return "cannot open: %s" % err
+
+    def runs_log(self, ids):
+        runs = collections.defaultdict(list)   # id -> [[pid, start, end]]
+        doubles = collections.Counter()
+        with open(os.path.join(self.host_tdir, "runs.log")) as handle:
+            for line in handle:
+                words = line.split()
+                if len(words) != 4 or not words[1].isdigit():
+                    continue
+                what, job_id, pid, at = words[0], int(words[1]), int(words[2]), float(words[3])
+                if job_id not in ids:
+                    continue
+                if what == "double":
+                    doubles[job_id] += 1
+                elif what == "start":
+                    runs[job_id].append([pid, at, None])
+                elif what == "end":
+                    for run in runs[job_id]:
+                        if run[0] == pid and run[2] is None:
+                            run[2] = at
+        return runs, doubles
+
+    def check(self, number, ids, rows, gone_at):
+        found = collections.Counter()
+
+        def problem(kind, text):
+            found[kind] += 1
+            self.counts[kind] += 1
+            self.problems.append("trial %d: %s: %s" % (number, kind, text))
+
+        verdict = self.integrity()
+        if verdict != "ok":
+            problem("corrupt", verdict)
+        runs, doubles = self.runs_log(ids)
+        for job_id, name in sorted(ids.items()):
+            row = rows.get(job_id)
+            if row is None or row["name"] != name:
+                problem("lost", "request %d (%s) is not in the site database" % (job_id, name))
+                continue
+            mine = runs.get(job_id, [])
+            finished = [r for r in mine if r[2] is not None]
+            requeued = sum(1 for e in row["events"] if "re-queued" in e["message"])
+            if row["state"] not in TERMINAL:
+                problem("lost", "request %d never ended (state %s after the deadline)" % (job_id, row["state"]))
+            elif row["state"] == "EXITED" and row["exit_status"] == 0 and not finished:
+                problem("lost", "request %d is EXITED 0 but no run of it finished" % job_id)
+            elif row["state"] == "DELETED" and not (row["reason"] and any(
+                    e["state"] == "DELETED" for e in row["events"])):
+                problem("lost", "request %d is DELETED without a reason in its tracker" % job_id)
+            if doubles[job_id]:
+                problem("double-run", "request %d: a run started while another held its lock" % job_id)
+            if len(mine) > row["runs"]:
+                problem("double-run", "request %d: %d runs logged, the database dispatched %d"
+                        % (job_id, len(mine), row["runs"]))
+            if row["runs"] > 1 + requeued:
+                problem("double-run", "request %d ran %d times, re-queued %d times by the restart rules"
+                        % (job_id, row["runs"], requeued))
+            spans = sorted((r[1], r[2] if r[2] is not None else gone_at) for r in mine)
+            for (_s1, e1), (s2, _e2) in zip(spans, spans[1:]):
+                if s2 < e1:
+                    problem("double-run", "request %d: runs overlap in time (%.3f < %.3f)" % (job_id, s2, e1))
+            if len(finished) > 1:
+                self.counts["rerun_after_finish"] += 1
+            if row["state"] == "DELETED":
+                self.counts["deleted"] += 1
+            self.counts["reruns"] += max(0, row["runs"] - 1)
+        self.counts["jobs"] += len(ids)
+        return " ".join("%s=%d" % kv for kv in sorted(found.items()))
+
+    # ---------------------------------------------------------------- run
+
+    def run(self, trials, modes=MODES):
+        self.setup()
+        try:
+            for number in range(trials):
+                self.trial(number, modes[number % len(modes)] if number < len(modes)
+                           else self.rng.choice(modes))
+                self.counts["trials"] += 1
+        finally:
+            if self.cjcpw is not None and self.cjcpw.poll() is None:
+                self.cjcpw.kill()
+                self.cjcpw.wait()
+            for process in self.leftovers():
+                try:
+                    process.kill()
+                except Exception:
+                    pass
+        return self.summary()
+
+    def summary(self):
+        keys = ("trials", "corrupt", "lost", "double-run", "orphans")
+        return {k: self.counts[k] for k in keys + ("jobs", "reruns", "rerun_after_finish", "deleted",
+                                                   "commit_fault_not_reached")}
+
+    def report(self):
+        s = self.summary()
+        for line in self.problems:
+            self.out("  " + line)
+        self.out("modes: " + " ".join("%s=%d" % kv for kv in sorted(self.modes.items())))
+        self.out("TORTURE trials=%(trials)d corrupt=%(corrupt)d lost=%(lost)d double-run=%(double-run)d "
+                 "orphans=%(orphans)d (jobs=%(jobs)d re-runs=%(reruns)d rerun-after-finish=%(rerun_after_finish)d "
+                 "deleted=%(deleted)d)" % s)
+        return s
+
+
+def failed(summary):
+    return any(summary[k] for k in ("corrupt", "lost", "double-run", "orphans"))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("-n", "--trials", type=int, default=int(os.environ.get("N") or 10))
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--modes", default=",".join(MODES), help="comma-separated subset of %s" % ",".join(MODES))
+    args = parser.parse_args(argv)
+    from lab import Lab, LabConfig
+    seed = args.seed if args.seed is not None else random.randrange(1 << 30)
+    print("torture: %d trial(s), seed %d" % (args.trials, seed), flush=True)
+    lab = Lab(LabConfig(name="tort%d" % os.getpid())).up()
+    try:
+        torture = Torture(lab, seed=seed, out=lambda text: print(text, flush=True))
+        try:
+            torture.run(args.trials, tuple(args.modes.split(",")))
+        except TortureError as err:
+            torture.problems.append("harness stopped: %s" % err)
+            torture.counts["harness_errors"] += 1
+        summary = torture.report()
+    finally:
+        lab.down()
+    return 1 if failed(summary) or torture.counts["harness_errors"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
