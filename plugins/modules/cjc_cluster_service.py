@@ -20,8 +20,32 @@ description:
     C(cibadmin --query) and changes it with C(cibadmin --create/--replace/--delete), only where it differs.
     It refuses until the OCF agent C(ocf:cjc:cjcsite) is installed on the node (it comes with the Pacemaker
     issue of this collection).
-  - C(serviceguard), C(clusterpro), C(clusterpro_windows), C(suncluster), C(suncluster22) and C(msfc) are part
-    of the interface but their backends are not implemented yet; asking for them fails and changes nothing.
+  - C(serviceguard), C(clusterpro), C(clusterpro_windows), C(suncluster), C(suncluster22) and C(msfc) write the
+    guide's scripts and configuration (chapters 3 to 6) into I(config_dir), rendered from the request, only where
+    the text differs; they run the product's own command (C(cmapplyconf), C(clpcfctrl), C(clresource)) only when
+    it is on the node's PATH, else they return the exact C(commands) to run and the C(settings) to make in the
+    product's tools. Details and every deviation from the guide's samples are in docs/products.md.
+  - C(serviceguard) merges into the package control script I(options.control_file) (default
+    C(<config_dir>/<service_name>.cntl)) between marker lines, the rest untouched - the service block
+    C(SERVICE_NAME[i]), C(SERVICE_CMD[i]="/usr/lib/nqs/cluster/cjcpw <site> <db>"), C(SERVICE_RESTART[i]), or with
+    I(options.monitored=false) C(cjcpw -c) in C(customer_defined_run_cmds) and C(cjcpw -stop) in
+    C(customer_defined_halt_cmds); I(options.portkeeper) puts C(nqsportkpr <site>) first in the run commands.
+    Other options - C(service_index), C(service_restart), C(package_config) (for C(cmcheckconf)/C(cmapplyconf) -P).
+  - C(clusterpro) writes the exec resource's C(start.sh) and C(stop.sh) (C(CLP_EVENT) START/FAILOVER,
+    C(CLP_DISK) SUCCESS); options C(monitored), C(portkeeper), C(failover_group) (recovery target of the PID
+    monitor), C(push_dir) (C(clpcfctrl --push -l -x)).
+  - C(clusterpro_windows) writes C(start.bat) and C(stop.bat) (C(ARMLOAD <watch_id> /M /U <admin>), C(ARMKILL
+    <watch_id> /C) before C(cjcpw -stop)); options C(site_directory) (required, Windows path of the site database),
+    C(admin) (required), C(install_dir), C(watch_id) (unique in the cluster), C(monitored). Rendered only.
+  - C(suncluster) (3.2) writes C(<service_name>-suncluster.sh) with the C(clresourcegroup), C(clreslogicalhostname)
+    and C(clresource) lines - LogicalHostname, HAStoragePlus and a C(SUNW.gds) resource with C(Start_command),
+    C(Stop_command), C(Port_list) (the site's NQS and comagent ports), C(Resource_dependencies),
+    C(Network_resources_used); options C(resource_group), C(logical_host), C(storage), C(netiflist),
+    C(mount_points), C(nqs_port), C(comagent_port).
+  - C(suncluster22) writes the C(pmfadm) C(start.sh) and C(stop.sh) of Sun Cluster 2.2 (option C(tag), the PMF tag).
+  - C(msfc) writes C(<service_name>-msfc.ps1) (resource type, resource with C(SiteName) and C(SiteDirectory),
+    dependent on the cluster disk AND the client access point) and C(msfc-extension.ps1); options
+    C(site_directory) and C(disk) (required), C(client_access_point), C(group). Rendered only.
 author:
   - cjc.cluster maintainers (@cjc-cluster)
 extends_documentation_fragment:
@@ -141,6 +165,25 @@ resources:
   returned: success
   type: dict
   sample: {"group": "cjc-jobsite", "site": "cjc-jobsite-site", "ip": "cjc-jobsite-ip"}
+files:
+  description: The files a rendering backend manages in I(config_dir) (empty for Pacemaker).
+  returned: success
+  type: list
+  elements: str
+  sample: ["/etc/clusterpro/scripts/failover/jcservice/start.sh", "/etc/clusterpro/scripts/failover/jcservice/stop.sh"]
+commands:
+  description: The product's command lines for this service, in order; run by the module only when the product's
+    command is on the node (see I(actions)), else for the operator to run.
+  returned: success
+  type: list
+  elements: str
+  sample: ["clpcfctrl --push -l"]
+settings:
+  description: What the operator sets in the product's own tools (the guide's dialog settings).
+  returned: success
+  type: list
+  elements: str
+  sample: ["exec resource jcservice - start script start.sh, Start Script - Asynchronous"]
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -178,7 +221,8 @@ def main():
         module.warn(warning)
     module.exit_json(changed=plan.changed, product=request.product, service_name=request.service_name,
                      actions=plan.actions, resources=plan.result.get("resources", {}),
-                     diff=dict(before=plan.before, after=plan.after))
+                     files=plan.result.get("files", []), commands=plan.result.get("commands", []),
+                     settings=plan.result.get("settings", []), diff=dict(before=plan.before, after=plan.after))
 
 
 if __name__ == "__main__":

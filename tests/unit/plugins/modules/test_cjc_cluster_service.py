@@ -14,13 +14,28 @@ from cjc.siteconf import DEFAULT_TIMINGS
 BASE = dict(site="jobsite.example.com", db_path="/mnt/jobdb")
 
 
-@pytest.mark.parametrize("product", ["serviceguard", "clusterpro", "clusterpro_windows", "suncluster",
-                                     "suncluster22", "msfc"])
-def test_unimplemented_products_fail_clearly(run, product):
-    result = run(cjc_cluster_service, dict(BASE, product=product))
-    assert result["failed"] is True
-    assert "cluster product %s is not implemented yet" % product in result["msg"]
-    assert "issue #8; nothing was changed" in result["msg"]
+RENDERED = {"serviceguard": {}, "clusterpro": {}, "suncluster": {}, "suncluster22": {},
+            "clusterpro_windows": {"site_directory": "X:\\Jobdb", "admin": "Job-Admin"},
+            "msfc": {"site_directory": "Y:\\Jobdb", "disk": "Cluster Disk 1"}}
+
+
+@pytest.mark.parametrize("product", sorted(RENDERED))
+def test_rendering_products_write_files_once_and_return_commands(run, tmp_path, product):
+    """The products of issue #8 (tested in depth in tests/engine/test_products_*.py)."""
+    args = dict(BASE, product=product, config_dir=str(tmp_path), options=RENDERED[product])
+    check = run(cjc_cluster_service, args, check_mode=True)
+    assert check["changed"] is True and os.listdir(str(tmp_path)) == []
+    first = run(cjc_cluster_service, args)
+    assert first["changed"] is True and sorted(first["files"]) == sorted(check["files"])
+    assert all(os.path.isfile(path) for path in first["files"]) and first["diff"]["after"]
+    again = run(cjc_cluster_service, args)
+    assert again["changed"] is False and again["actions"] == []
+    assert set(again) >= {"files", "commands", "settings", "resources"}
+
+
+def test_rendering_products_need_config_dir(run):
+    result = run(cjc_cluster_service, dict(BASE, product="clusterpro"))
+    assert result["failed"] and "give config_dir" in result["msg"]
 
 
 def test_unknown_product_is_refused_by_the_spec(run):
