@@ -134,6 +134,8 @@ def start_bat(request, options):
 def stop_bat(request, options):
     stop = ["ARMKILL %s /C" % options["watch_id"]] if options["monitored"] else []
     stop.append("%s -stop %s" % (bat_quote(cjcpw_path(options)), request.site))
+    title = "rem *** JobCenter: cancel the ARMLOAD watch, then stop the site ***" if options["monitored"] \
+        else "rem *** JobCenter: stop the site ***"
     return _crlf([
         "rem ***************************************",
         "rem *              stop.bat               *",
@@ -157,7 +159,7 @@ def stop_bat(request, options):
         "rem Disk check",
         'IF "%CLP_DISK%" == "FAILURE" GOTO ERROR_DISK',
         "",
-        "rem *** JobCenter: cancel the ARMLOAD watch, then stop the site ***",
+        title,
     ] + stop + [
         "",
         "rem Priority check",
@@ -177,7 +179,7 @@ def stop_bat(request, options):
         "rem Disk check",
         'IF "%CLP_DISK%" == "FAILURE" GOTO ERROR_DISK',
         "",
-        "rem *** JobCenter: cancel the ARMLOAD watch, then stop the site ***",
+        title,
     ] + stop + [
         "",
         "rem Priority check",

@@ -20,7 +20,7 @@ rem ***************************************
 rem Disk check
 IF "%CLP_DISK%" == "FAILURE" GOTO ERROR_DISK
 
-rem *** JobCenter: cancel the ARMLOAD watch, then stop the site ***
+rem *** JobCenter: stop the site ***
 "D:\JobCenter\SV\bin\cluster\cjcpw" -stop testsite
 
 rem Priority check
@@ -40,7 +40,7 @@ rem ***************************************
 rem Disk check
 IF "%CLP_DISK%" == "FAILURE" GOTO ERROR_DISK
 
-rem *** JobCenter: cancel the ARMLOAD watch, then stop the site ***
+rem *** JobCenter: stop the site ***
 "D:\JobCenter\SV\bin\cluster\cjcpw" -stop testsite
 
 rem Priority check
