@@ -45,7 +45,10 @@ def _require():
 
 
 def default_connection():
-    """ssh when sshd is installed (everything runs in the node), else local."""
+    """CJCLAB_CONNECTION if set; else ssh when sshd is installed (everything runs in the
+    node), else local."""
+    if os.environ.get("CJCLAB_CONNECTION") in ("ssh", "local"):
+        return os.environ["CJCLAB_CONNECTION"]
     return "ssh" if os.path.exists("/usr/sbin/sshd") else "local"
 
 
