@@ -82,10 +82,14 @@ def wait_until(predicate, seconds, what, interval=0.05):
 class SiteCluster:
     """One cjc site registered with the lab's Pacemaker cluster."""
 
-    def __init__(self, lab, db_name="jobdb", service="cjc-testsite", machine_id=200,
+    def __init__(self, lab, db_name=None, service="cjc-testsite", machine_id=200,
                  monitor_interval=1, python=sys.executable):
         if lab.pacemaker is None:
             raise DrillError("the lab has no cluster: Lab.up(pacemaker=True)")
+        # a DB path of this lab's own: the engine finds a site's processes host-wide by their
+        # CJC_SITE_SPOOL, and the lab has no PID namespace, so two labs using the same path
+        # would stop each other's daemons
+        db_name = db_name or "jobdb-%s" % lab.config.name
         self.lab = lab
         self.site = lab.site_fqdn
         self.db = "%s/%s" % (lab.config.shared_path, db_name)

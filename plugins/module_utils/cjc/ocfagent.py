@@ -42,9 +42,9 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 
 from . import runstate
+from .daemonconf import COMAGENT_PORT_DEFAULT, SITE, load_daemon_conf
 from .daemonset import SITE_DAEMONS
 from .errors import CjcError
 from .layout import Layout
@@ -61,7 +61,7 @@ TIMEOUT_MARGIN = 30  # advised start/stop timeouts: the site.conf bound plus thi
 OCF_SUCCESS, OCF_ERR_GENERIC, OCF_ERR_ARGS, OCF_ERR_UNIMPLEMENTED = 0, 1, 2, 3
 OCF_ERR_PERM, OCF_ERR_INSTALLED, OCF_ERR_CONFIGURED, OCF_NOT_RUNNING = 4, 5, 6, 7
 
-POLL = 0.1
+POLL = 0.05
 HEALTH_TIMEOUT = 5.0
 
 
@@ -205,17 +205,40 @@ class SiteAgent:
         return {record[:-len(".pid")]: runstate.live_pid(site.record_path(record))
                 for spec in SITE_DAEMONS for record in spec.records}
 
+    def comagent_endpoint(self):
+        """(loopback address, port) of the site's comagent.
+
+        The rule of ``daemons.comagent.endpoints`` (127.<b.c.d> of the site address),
+        computed here without importing the HTTP server: every monitor starts a
+        fresh interpreter, and its start-up time is failover time.
+        """
+        site = self._site()
+        settings, _diagnostics = load_daemon_conf(site.daemon_conf, SITE)
+        port = int(settings.get("comagent_port", COMAGENT_PORT_DEFAULT))
+        address = settings.get("ipaddress") or site.address
+        return "127." + ".".join(address.split(".")[1:]), port
+
     def health(self):
         """None when the site's comagent answers /health with ok, else what is wrong."""
-        from .daemons.comagent import endpoints
-        address, port = endpoints(self._site())[0]
+        address, port = self.comagent_endpoint()
         url = "http://%s:%d/health" % (address, port)
         try:
-            with urllib.request.urlopen(url, timeout=HEALTH_TIMEOUT) as answer:
-                body = json.loads(answer.read().decode() or "{}")
+            with socket.create_connection((address, port), timeout=HEALTH_TIMEOUT) as conn:
+                conn.sendall(b"GET /health HTTP/1.0\r\nHost: cjcsite\r\n\r\n")
+                data = b""
+                while True:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+            head, _, body = data.partition(b"\r\n\r\n")
+            status = head.split(b"\r\n", 1)[0].split()
+            answer = json.loads(body.decode() or "{}")
         except (OSError, ValueError) as err:
             return "comagent %s does not answer: %s" % (url, err)
-        return None if body.get("ok") is True else "comagent %s answered %r" % (url, body)
+        if len(status) < 2 or status[1] != b"200" or answer.get("ok") is not True:
+            return "comagent %s answered %s %r" % (url, b" ".join(status[1:]).decode(errors="replace"), answer)
+        return None
 
     # -- actions -----------------------------------------------------------------
     def site_validate(self, storage=True):

@@ -1,0 +1,127 @@
+"""The site under a real two-node Pacemaker cluster (issue 7): the OCF agent passes
+ocf-tester, cjc_cluster_service's pacemaker backend registers the site (idempotent,
+check mode, absent removes only its own objects), and failover drills with jobs in
+flight: SIGKILL of cjcpw, standby, hard node kill, split brain without fencing.
+
+One lab for the whole module (Corosync + Pacemaker on two namespace nodes, about 8 s
+to come up); the drills run in order and each starts from where the last one left
+the group. Runs in ``make test`` (about 2.5 minutes).
+"""
+
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from failover import EXPECTED, SiteCluster, format_table
+from lab import Lab, LabConfig
+from lab.fixtures import lab_unavailable_reason, unique_name
+from lab.pacemaker import pacemaker_unavailable_reason
+
+pytestmark = [pytest.mark.netns, pytest.mark.slow]
+
+AGENT = "/usr/lib/ocf/resource.d/cjc/cjcsite"
+#: bounds of the recovery time (trigger -> jobs re-running on the standby), generous for
+#: a loaded CI machine; bench/failover_time.py measures the real figures
+BOUND = {"kill_cjcpw": 30, "standby": 30, "kill_node": 45}
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    reason = lab_unavailable_reason() or pacemaker_unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    lab = Lab(LabConfig(name=unique_name("pcm"), connection="local"))
+    try:
+        lab.up(pacemaker=True)
+        sc = SiteCluster(lab)
+        sc.install()
+        sc.make_site()
+        yield sc
+    finally:
+        lab.down()
+
+
+def cib(sc, node, scope):
+    return ET.fromstring(sc.lab.nsx(node, "cibadmin", "--query", "--scope", scope).stdout)
+
+
+def test_agent_passes_ocf_tester(cluster):
+    lab = cluster.lab
+    lab.move_vip("node1")  # the agent alone, before Pacemaker owns the address
+    try:
+        done = lab.nsx("node1", "ocf-tester", "-n", "cjcsite-test", "-o", "site=%s" % cluster.site,
+                       "-o", "db_path=%s" % cluster.db, AGENT, check=False, timeout=300)
+    finally:
+        lab.release_vip()
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "%s passed all tests" % AGENT in done.stdout
+    # a probe on a node where the disk is not mounted: not running, never "not installed"
+    probe = lab.nsx("node2", AGENT, "monitor", check=False, env={
+        "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "OCF_RESKEY_site": cluster.site,
+        "OCF_RESKEY_db_path": "/mnt/no-such-disk/jobdb", "OCF_RESKEY_CRM_meta_interval": "0"})
+    assert (probe.returncode, probe.stderr) == (7, "")
+
+
+def test_register_with_pacemaker_starts_the_group_and_is_idempotent(cluster):
+    lab = cluster.lab
+    # an object that is not ours: it must survive everything below
+    lab.nsx("node1", "cibadmin", "--create", "--scope", "resources", "--xml-text",
+            '<primitive id="other-dummy" class="ocf" provider="pacemaker" type="Dummy"/>')
+    check = cluster.register(check=True)
+    assert check["changed"] is True and check["node"] is None
+    assert cib(cluster, "node1", "resources").find("group") is None  # check mode changed nothing
+    first = cluster.register()
+    assert first["changed"] is True
+    assert [a["action"] for a in first["actions"]] == ["create", "wait"]
+    assert first["node"] in ("node1", "node2") and cluster.group_node() == first["node"]
+    group = cib(cluster, "node1", "resources").find("group[@id='cjc-testsite']")
+    assert [p.get("id") for p in group.findall("primitive")] == ["cjc-testsite-ip", "cjc-testsite-site"]
+    assert cluster.register(check=True)["changed"] is False
+    assert cluster.register()["changed"] is False
+    # drift in check mode: only the site member would be replaced (the address is not restarted)
+    drift = cluster.register(check=True, options={"migration_threshold": 2})
+    assert [(a["action"], a["id"]) for a in drift["actions"]] == [
+        ("replace", "cjc-testsite-site"), ("wait", "cjc-testsite")]
+    assert 'name="migration-threshold" value="2"' in drift["diff"]["after"]
+    cluster.setup_queues(first["node"])
+
+
+@pytest.mark.parametrize("trigger", ["kill_cjcpw", "standby", "kill_node"])
+def test_failover_drill_moves_the_site_and_applies_the_restart_rules(cluster, trigger):
+    result = cluster.drill(trigger)
+    print(format_table(result))
+    assert result["all_ok"], format_table(result)
+    assert len(result["rows"]) == len(EXPECTED)
+    assert result["both_nodes"] == {}  # never a job with processes on both nodes at once
+    assert result["overlapping_runs"] == []
+    assert result["stopped_queues"] == ["q_mstop", "q_stop"]
+    assert result["recovery_s"] < BOUND[trigger], format_table(result)
+    assert cluster.group_node() == result["to"]  # stickiness: it stays after the node came back
+
+
+def test_absent_removes_only_the_service_objects(cluster):
+    node = cluster.active()
+    gone = cluster.register(state="absent")
+    assert [a["action"] for a in gone["actions"]] == ["stop", "wait", "delete"]
+    resources = cib(cluster, node, "resources")
+    assert resources.find("group") is None
+    assert resources.find("primitive[@id='other-dummy']") is not None
+    assert cluster.owner() is None  # the site was stopped orderly before its group went
+    assert cluster.register(state="absent")["changed"] is False
+    again = cluster.register()
+    assert again["changed"] is True and again["node"] == cluster.active()
+
+
+def test_split_brain_without_fencing_keeps_one_site(cluster):
+    result = cluster.drill("split_brain")
+    print(format_table(result))
+    active = result["from"]
+    # without fencing the standby believes the active node is gone and starts the group there ...
+    assert result["standby_started_group"] is True
+    # ... but the ownership lock refuses the second cjcpw: the site keeps running on the old node only
+    assert result["owner"]["host"] == active and result["owner_alive"]
+    assert result["jobs_rerun"] == [] and result["jobs_running_on"] == [active]
+    assert result["both_nodes"] == {}
+    assert result["processes"] and all(nodes == [active] for nodes in result["processes"].values())
+    # the standby's failed start says why (the agent's exit reason)
+    assert "split-brain guard" in result["standby_view"], result["standby_view"]
