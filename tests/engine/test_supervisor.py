@@ -325,3 +325,29 @@ def test_after_stop_nothing_started_from_the_site_holds_the_disk(rig):
     assert result.returncode == 0, result.stderr
     assert holders_under(rig.db) == []
     assert site_processes(rig.site.spool) == []
+
+
+def test_orphaned_jobs_keep_the_site_from_being_taken_over(rig):
+    """cjcpw and all its daemons SIGKILLed at once, a job survives: no second owner may
+    start (the job would run twice) until a stop has ended it; then the job restarts."""
+    assert rig.run(CJCPW, "-c", SITE, rig.db).returncode == 0
+    sub = rig.ns.run([rig.layout.path("/usr/bin/qsub")], env=dict(rig.env, NQS_SITE=SITE), input="sleep 600\n")
+    assert sub.returncode == 0, sub.stderr
+    wait_until(lambda: rig.status()["running_jobs"], 10, "the job to run")
+    owner = rig.owner()["pid"]
+    daemons = [runstate.live_pid(rig.site.record_path(n)) for n in
+               ("logdaemon.pid", "nqsdaemon.pid", "netdaemon.pid", "comagent.pid")]
+    for pid in [owner] + daemons:
+        os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: all(not runstate.pid_exists(p) for p in [owner] + daemons), 5, "the kills")
+    orphans = site_processes(rig.site.spool, jobs_only=True)
+    assert orphans, "the job process should have outlived its daemons"
+    refused = rig.run(CJCPW, "-c", SITE, rig.db)
+    assert refused.returncode == 5
+    assert "is still held by processes its last owner (cjcpw pid %d, now gone) started" % owner in refused.stderr
+    stopped = rig.run(CJCPW, "-stop", SITE)
+    assert stopped.returncode == 0 and "stopped in" in stopped.stdout, stopped.stdout
+    assert site_processes(rig.site.spool) == []
+    assert rig.run(CJCPW, "-c", SITE, rig.db).returncode == 0
+    wait_until(lambda: rig.status()["running_jobs"], 10, "the job to run again (RESTART queue, ENABLE job)")
+    assert rig.status()["running_jobs"][0]["runs"] == 2

@@ -52,10 +52,12 @@ def job_environment(site, job, user):
     return env
 
 
-def spawn_job(site, job, stdin=None):
+def spawn_job(site, job, stdin=None, keep_fds=()):
     """Start ``job`` (a jobs row); returns its Popen. Raises JobStartError.
 
     ``stdin``: an open file descriptor of /dev/null to share (saves an open per job).
+    ``keep_fds``: descriptors the job inherits: the site's ownership lock, so no other
+    node can take the site over while a job of this one still runs (SPEC §2.10).
     Safe to call from several threads at once.
     """
     try:
@@ -91,7 +93,7 @@ def spawn_job(site, job, stdin=None):
         return subprocess.Popen([job["shell"] or DEFAULT_SHELL, script],
                                 stdin=subprocess.DEVNULL if stdin is None else stdin,
                                 stdout=out, stderr=err, cwd=home, env=job_environment(site, job, user),
-                                start_new_session=True, close_fds=True, **credentials)
+                                start_new_session=True, close_fds=True, pass_fds=keep_fds, **credentials)
     except OSError as err_:
         raise JobStartError("cannot start the job: %s" % err_)
     finally:

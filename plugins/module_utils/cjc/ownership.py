@@ -3,10 +3,11 @@
 Mechanism: the owner (a ``cjcpw`` process) takes an exclusive open-file-description
 lock (Linux ``F_OFD_SETLK``) on ``<spool>/run/owner.lock`` on the site's own disk
 and writes who it is (host, pid, since) to ``run/owner.pid``. The locked
-descriptor is handed to every daemon the owner starts, so the lock is held until
-the owner *and all its daemons* are gone: a second ``cjcpw`` -- on this node or on
-another node that shares the disk -- fails to take it at once (non-blocking) and
-names the owner, even when only an orphaned daemon of the old owner survives.
+descriptor is handed to every daemon the owner starts and by nqsdaemon to every
+job, so the lock is held until the owner *and every process it started* are gone:
+a second ``cjcpw`` -- on this node or on another node that shares the disk -- fails
+to take it at once (non-blocking) and names the owner, even when only an orphaned
+daemon or job of the old owner survives (a job must never run twice at once).
 When they die, even by SIGKILL or with their whole node, the kernel (or the NFS
 lock manager) drops the lock, so the site can be taken over.
 
@@ -28,6 +29,7 @@ from . import runstate
 from .errors import SiteError
 
 LOCK_FILE = "owner.lock"
+OWNER_FD_ENV = "CJC_OWNER_FD"  # tells a daemon which inherited descriptor holds the lock
 OWNER_RECORD = "owner.pid"
 
 
@@ -70,10 +72,16 @@ class Ownership:
             os.close(fd)
             if err.errno not in (errno.EACCES, errno.EAGAIN):
                 raise
+            owner = self.current_owner()
+            if owner and owner.get("host") == runstate.this_host() and not runstate.record_is_alive(owner):
+                raise OwnedElsewhereError(
+                    "site %s (%s) is still held by processes its last owner (cjcpw pid %s, now gone) started "
+                    "on this node: end them with cjcpw -stop %s first" % (
+                        self.site.name, self.site.db_path, owner.get("pid"), self.site.name))
             raise OwnedElsewhereError(
                 "site %s (%s) is already owned by %s; refusing to start a second owner (split brain). "
                 "Stop it there first (cjcpw -stop %s), or fence that node if it is unreachable"
-                % (self.site.name, self.site.db_path, describe_owner(self.current_owner()), self.site.name))
+                % (self.site.name, self.site.db_path, describe_owner(owner), self.site.name))
         self.fd = fd
         self.update(**details)
 

@@ -19,6 +19,7 @@ import time
 from . import runstate, siteprocs
 from .daemonset import SITE_DAEMONS, daemon_argv
 from .errors import CjcError
+from .ownership import OWNER_FD_ENV
 
 POLL = 0.02  # seconds between readiness / exit checks
 
@@ -85,6 +86,8 @@ class DaemonProcess:
 
     def spawn(self, layout, lock_fd):
         env = dict(os.environ, **{siteprocs.SPOOL_ENV: self.site.spool})
+        if lock_fd is not None:
+            env[OWNER_FD_ENV] = str(lock_fd)  # nqsdaemon hands it on to every job
         self.popen = subprocess.Popen(daemon_argv(layout, self.spec, self.site), env=env,
                                       stdin=subprocess.DEVNULL, start_new_session=True,
                                       pass_fds=(lock_fd,) if lock_fd is not None else (),
@@ -208,20 +211,20 @@ def stop_site_processes(daemon_pids, site, timings, log, reason, clock=time.mono
         _signal(pid, signal.SIGTERM)
         if _wait_gone([pid], orderly_end, clock):
             log.warning("%s (pid %d) did not stop within the orderly phase" % (name, pid))
-    leftovers = [p.pid for p in siteprocs.site_processes(site.spool)]
+    leftovers = [p.pid for p in siteprocs.site_processes(site.spool)]  # one scan of /proc
     if leftovers and clock() < orderly_end:
         log.info("ending %d leftover process(es) of the site: %s" % (len(leftovers), leftovers))
         for pid in leftovers:
             _signal(pid, signal.SIGTERM)
         _wait_gone(leftovers, min(orderly_end, clock() + 1.0), clock)
     forced = []
-    remaining = [pid for _name, pid in daemon_pids if not process_gone(pid)]
-    remaining += [p.pid for p in siteprocs.site_processes(site.spool) if p.pid not in remaining]
+    remaining = [pid for pid in [pid for _name, pid in daemon_pids] + leftovers if not process_gone(pid)]
     while remaining:
         for pid in remaining:
             _signal(pid, signal.SIGKILL)
         forced.extend(pid for pid in remaining if pid not in forced)
         remaining = _wait_gone(remaining, min(final_end, clock() + 0.5), clock)
+        # what the killed processes may have started meanwhile
         remaining += [p.pid for p in siteprocs.site_processes(site.spool) if p.pid not in remaining]
         if clock() >= final_end:
             break

@@ -85,9 +85,12 @@ def serve(site, log):
         server.site, server.store, server.timeout = site, store, 2
         servers.append(server)
     stop = []
+    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)  # a signal ends the select at once
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     signal.signal(signal.SIGINT, lambda *_: stop.append(1))
     selector = selectors.DefaultSelector()
+    selector.register(wake_r, selectors.EVENT_READ, None)
     for server in servers:
         selector.register(server.socket, selectors.EVENT_READ, server)
     record = site.record_path("comagent.pid")
@@ -95,8 +98,11 @@ def serve(site, log):
     log.info("serving on %s" % ", ".join("%s:%d" % s.server_address for s in servers))
     try:
         while not stop:
-            for key, _events in selector.select(0.5):
-                key.data._handle_request_noblock()
+            for key, _events in selector.select(5.0):
+                if key.data is None:
+                    os.read(wake_r, 512)
+                else:
+                    key.data._handle_request_noblock()
     finally:
         runstate.remove_record(record, os.getpid())
         for server in servers:

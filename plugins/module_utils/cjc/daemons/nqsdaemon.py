@@ -42,6 +42,7 @@ from ..jobrun import JobStartError, describe_status, spawn_job, store_output
 from ..layout import layout_from
 from ..netproto import remote_call
 from ..nqsapi import Caller, serve_request
+from ..ownership import OWNER_FD_ENV
 from ..restart import recover
 from ..siteprocs import end_processes, site_processes
 from ..sites import open_site
@@ -54,6 +55,18 @@ DISPATCH_BATCH = 256
 SPAWN_THREADS = 4
 LEFTOVER_GRACE = 1.0
 _PEERCRED = struct.Struct("3i")
+
+
+def owner_lock_fd():
+    """(fd,) of the ownership lock cjcpw handed over (see ownership.py), or () without one."""
+    text = os.environ.get(OWNER_FD_ENV, "")
+    if text.isdigit():
+        try:
+            os.fstat(int(text))
+            return (int(text),)
+        except OSError:
+            pass
+    return ()
 
 
 class DaemonExit(Exception):
@@ -81,6 +94,7 @@ class NqsDaemon:
         self.host = runstate.this_host()
         self.spawner = concurrent.futures.ThreadPoolExecutor(SPAWN_THREADS, thread_name_prefix="spawn")
         self.devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        self.keep_fds = owner_lock_fd()
 
     # ------------------------------------------------------------ start
 
@@ -381,7 +395,7 @@ class NqsDaemon:
     def _spawn(self, job):
         """Start one job (in a spawner thread: the fork/exec latencies of a batch overlap)."""
         try:
-            return spawn_job(self.site, job, self.devnull)
+            return spawn_job(self.site, job, self.devnull, self.keep_fds)
         except JobStartError as err:
             return err
 
