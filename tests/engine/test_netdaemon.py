@@ -107,3 +107,13 @@ def test_half_frame_and_silent_peers_do_not_block_others(pair):
     raw(b, struct.pack(">I", 100) + b"{", read=False)  # and one that hangs up mid-frame
     assert raw(b, frame({"op": "ping", "from": 100}))["ok"] is True
     stuck.close()
+
+
+def test_mapping_onto_root_is_refused(pair):
+    a, b = pair
+    assert b.qmgr("add map 100 cjct2 root").returncode == 0
+    try:
+        with open_store(a.spool) as store, pytest.raises(Refused, match="user cjct2 of machine ID 100 is mapped to root"):
+            remote_call(a.site, store, "node_b", {"op": "submit", "user": "cjct2", "script": "id\n"})
+    finally:
+        b.qmgr("delete map 100 cjct2")

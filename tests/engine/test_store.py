@@ -32,6 +32,7 @@ def test_new_database_has_the_default_queues_and_the_current_schema(spool):
         assert queues == [("guilb_def", "PIPE", 10, "guibs_1"), ("guibs_1", "BATCH", 10, None)]
         assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert store.db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert os.stat(db_path(spool)).st_mode & 0o777 == 0o600  # every user's scripts are inside
 
 
 def test_older_database_is_upgraded_once_and_keeps_its_data(spool):

@@ -77,7 +77,8 @@ def spawn_job(site, job, stdin=None, keep_fds=()):
     script = script_path(site.spool, job["id"])
     directory = os.path.dirname(script)
     if not os.path.isdir(directory):
-        os.makedirs(directory, 0o711)
+        os.makedirs(directory, exist_ok=True)
+        os.chmod(directory, 0o711)  # users reach their own script by name, list nothing
     fd = os.open(script, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o500)
     try:
         os.write(fd, bytes(job["script"]))

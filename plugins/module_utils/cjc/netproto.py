@@ -11,6 +11,7 @@ submit/status) its user is mapped to a local user (``qmgr add map``, SPEC §2.12
 Everything else is refused with a reason; nothing a peer sends can crash the daemon.
 """
 
+import pwd
 import socket
 
 from . import wire
@@ -56,11 +57,13 @@ def handle_request(store, site, request, peer_address):
                               % (remote_user, sender, site.name))
     if op == "ping":
         return {"ok": True, "site": site.name, "machine_id": site.machine_id}
-    import pwd
     try:
         caller = Caller(pwd.getpwnam(local_user).pw_uid, local_user)
     except KeyError:
         raise Refused("mapped user %s does not exist on this node" % local_user)
+    if caller.uid == 0 and request["user"] != "root":
+        # SPEC §2.10: a job never runs as root unless root submitted it
+        raise Refused("user %s of machine ID %d is mapped to root: refused" % (request["user"], sender))
     if op == "submit":
         try:
             job_id = submit_job(store, caller, request.get("script", ""), request.get("queue"),

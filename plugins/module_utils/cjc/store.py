@@ -242,6 +242,9 @@ def create_store(spool, target=SCHEMA_VERSION):
     path = db_path(spool)
     with Store(path) as store:
         _migrate(store, target)
+    # Scripts and environments of every user are inside: root only (the -wal and -shm
+    # files SQLite makes take this mode too). Users reach it through nqsdaemon.
+    os.chmod(path, 0o600)
     return path
 
 
