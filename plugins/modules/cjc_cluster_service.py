@@ -18,8 +18,13 @@ description:
     C(cjcpw), stop C(cjcpw -stop), monitor every I(monitor_interval) seconds, timeouts from the site's
     C(site.conf)); each of I(dependencies) gets an order and a colocation constraint. It reads the CIB with
     C(cibadmin --query) and changes it with C(cibadmin --create/--replace/--delete), only where it differs.
-    It refuses until the OCF agent C(ocf:cjc:cjcsite) is installed on the node (it comes with the Pacemaker
-    issue of this collection).
+    It refuses until the OCF agent C(ocf:cjc:cjcsite) is installed on the node (the engine installer puts it at
+    C(/usr/lib/ocf/resource.d/cjc/cjcsite)). Only the members that differ are replaced (unaffected members are not
+    restarted); after a change it waits until every member is Started on one node. I(state=absent) stops the
+    group, waits, then deletes only its own group and constraints. Options (I(options)) - C(migration_threshold),
+    C(failure_timeout), C(resource_stickiness), C(ip_nic), C(filesystem) (C(device), C(directory), C(fstype),
+    C(options): an C(ocf:heartbeat:Filesystem) member C(<service_name>-fs) before the site), C(wait) (seconds,
+    default 120, 0 = do not wait). See docs/pacemaker.md.
   - C(serviceguard), C(clusterpro), C(clusterpro_windows), C(suncluster), C(suncluster22) and C(msfc) write the
     guide's scripts and configuration (chapters 3 to 6) into I(config_dir), rendered from the request, only where
     the text differs; they run the product's own command (C(cmapplyconf), C(clpcfctrl), C(clresource)) only when

@@ -83,7 +83,7 @@ class SiteCluster:
     """One cjc site registered with the lab's Pacemaker cluster."""
 
     def __init__(self, lab, db_name=None, service="cjc-testsite", machine_id=200,
-                 monitor_interval=1, python=sys.executable):
+                 monitor_interval=2, python=sys.executable):
         if lab.pacemaker is None:
             raise DrillError("the lab has no cluster: Lab.up(pacemaker=True)")
         # a DB path of this lab's own: the engine finds a site's processes host-wide by their
@@ -300,9 +300,9 @@ class SiteCluster:
                 if job in submitted and len(nodes) > 1:
                     both[job] = sorted(nodes)
 
-        t0 = time.monotonic()
+        t0, wall = time.monotonic(), time.time()
         self.pull(trigger, active)
-        result = {"trigger": trigger, "from": active, "to": standby, "submitted": submitted}
+        result = {"trigger": trigger, "from": active, "to": standby, "submitted": submitted, "t0_wall": wall}
         if trigger == "split_brain":
             return self._split_brain(result, before, sample, t0, both)
 

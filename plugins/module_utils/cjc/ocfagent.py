@@ -13,7 +13,11 @@ Actions (resource-agents ``ra-dev-guide``; functions ``site_<action>``):
     monitored owner) in its own session in the background, then poll ``monitor``
     until the site serves -> 0. cjcpw ending first -> 1 with its reason (exit 5:
     the site is owned by a live owner elsewhere -- the split-brain guard; 4: boot
-    failed or exceeded BOOT_TIMEOUT).
+    failed or exceeded BOOT_TIMEOUT). Under Pacemaker, cjcpw runs below a tiny
+    ``sh`` watcher: when cjcpw exits non-zero after the start succeeded (a daemon
+    died: exit 3; or cjcpw itself was killed), the watcher tells the cluster at
+    once with ``crm_resource --fail`` -- the exit of cjcpw is what the cluster
+    watches (SPEC §2.4), without waiting for the next monitor.
 ``stop``
     nothing of the site runs here -> 0; otherwise ``cjcpw -stop <site>`` (orderly,
     bounded by ``site.conf``), then SIGKILL of whatever of the site is left on
@@ -62,6 +66,12 @@ OCF_SUCCESS, OCF_ERR_GENERIC, OCF_ERR_ARGS, OCF_ERR_UNIMPLEMENTED = 0, 1, 2, 3
 OCF_ERR_PERM, OCF_ERR_INSTALLED, OCF_ERR_CONFIGURED, OCF_NOT_RUNNING = 4, 5, 6, 7
 
 POLL = 0.05
+#: the watcher of cjcpw, ``sh -c WATCHER cjcsite-watch MARKER RESOURCE NODE CJCPW-ARGV...``:
+#: runs cjcpw and reports a non-zero exit to the cluster, once, if the start had
+#: succeeded (MARKER present; an orderly stop removes it first)
+WATCHER = ('m=$1 r=$2 n=$3; shift 3; "$@"; rc=$?; '
+           'if [ "$rc" -ne 0 ] && [ -e "$m" ]; then rm -f "$m"; '
+           'crm_resource --fail --resource "$r" --node "$n" >/dev/null 2>&1; fi; exit "$rc"')
 HEALTH_TIMEOUT = 5.0
 
 
@@ -194,6 +204,27 @@ class SiteAgent:
                "CJC_ROOT": self.layout.root}
         return env
 
+    def marker(self):
+        """This node's "started by the cluster" mark of the instance (the watcher reports only then)."""
+        directory = self.environ.get("HA_RSCTMP") or "/run/resource-agents"
+        instance = self.environ.get("OCF_RESOURCE_INSTANCE") or "cjcsite"
+        return os.path.join(directory, "cjcsite-%s.serving" % instance.replace("/", "_"))
+
+    def _unmark(self):
+        try:
+            os.unlink(self.marker())
+        except FileNotFoundError:
+            pass
+
+    def owner_argv(self):
+        """argv that runs the monitored cjcpw (below the watcher when under Pacemaker)."""
+        argv = [self.command(CJCPW), self.site_name, self.db_path]
+        resource = self.environ.get("OCF_RESOURCE_INSTANCE")
+        node = self.environ.get("OCF_RESKEY_CRM_meta_on_node")
+        if resource and node and _which("crm_resource", self._env()["PATH"]):
+            argv = ["/bin/sh", "-c", WATCHER, "cjcsite-watch", self.marker(), resource, node] + argv
+        return argv
+
     def owner(self):
         """The owner record if the owner lives on this node, else None."""
         record = runstate.read_record(os.path.join(self._site().run_dir, OWNER_RECORD))
@@ -324,9 +355,10 @@ class SiteAgent:
                 return OCF_ERR_GENERIC
         log_dir = os.path.join(self.db_path, "nqs", "log")
         os.makedirs(log_dir, exist_ok=True)
+        self._unmark()
         out = open(os.path.join(log_dir, "cjcpw-ocf-%s.out" % socket.gethostname()), "ab")
         try:
-            proc = subprocess.Popen([self.command(CJCPW), self.site_name, self.db_path], env=self._env(),
+            proc = subprocess.Popen(self.owner_argv(), env=self._env(),
                                     stdin=subprocess.DEVNULL, stdout=out, stderr=out, close_fds=True,
                                     start_new_session=True)
         finally:
@@ -337,7 +369,14 @@ class SiteAgent:
             if status is not None:
                 return self._start_failed(status)
             if self.site_monitor(report=False) == OCF_SUCCESS:
-                _log("site %s serving (cjcpw pid %d)" % (self.site_name, proc.pid))
+                owner = self.owner() or {}
+                try:
+                    os.makedirs(os.path.dirname(self.marker()), exist_ok=True)
+                    with open(self.marker(), "w") as mark:
+                        mark.write("%s\n" % owner.get("pid"))
+                except OSError as err:
+                    _log("cannot write %s (%s): cjcpw's exit is seen by the monitor only" % (self.marker(), err))
+                _log("site %s serving (cjcpw pid %s)" % (self.site_name, owner.get("pid")))
                 return OCF_SUCCESS
             if time.monotonic() > deadline:
                 exit_reason("site %s was not serving within BOOT_TIMEOUT" % self.site_name)
@@ -364,6 +403,7 @@ class SiteAgent:
         rc = self.site_validate(storage=False)
         if rc != OCF_SUCCESS:
             return OCF_SUCCESS if rc == OCF_ERR_INSTALLED else rc  # not installed: nothing of it runs
+        self._unmark()  # an orderly stop is not a failure for the watcher to report
         if not self.disk_present() or not self._here():
             return OCF_SUCCESS
         timings = self.timings()
@@ -392,6 +432,13 @@ class SiteAgent:
             exit_reason("site %s still runs after stop and SIGKILL: pids %s" % (self.site_name, left))
             return OCF_ERR_GENERIC
         return OCF_SUCCESS
+
+
+def _which(name, path):
+    for directory in path.split(os.pathsep):
+        if os.access(os.path.join(directory, name), os.X_OK):
+            return os.path.join(directory, name)
+    return None
 
 
 def main(argv=None, environ=None):
