@@ -90,6 +90,9 @@ def test_tracker_keeps_every_state_change(site):
     done = site.run(QSTAT, "-f", str(job_id))
     assert "routed from pipe queue guilb_def to guibs_1" in done.stdout
     assert "--- stdout\nhi\n" in done.stdout
+    assert "--- stdout\nhi\n" in site.run(QSTAT, "-f", str(job_id), user="cjct2").stdout
+    other = site.run(QSTAT, "-f", str(job_id), user="cjct1")
+    assert other.returncode == 1 and "only its owner or an NQS manager may read its tracker" in other.stderr
 
 
 def test_job_is_its_own_session_and_process_group(site):

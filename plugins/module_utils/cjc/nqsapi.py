@@ -203,12 +203,18 @@ def list_jobs(store, include_ended=False, job_ids=None):
         return [dict(row) for row in db.execute(query + " ORDER BY id", args)]
 
 
-def job_tracker(store, job_id):
-    """{job, events, outputs} of one job: its whole tracker history; NqsError if unknown."""
+def job_tracker(store, job_id, caller=None):
+    """{job, events, outputs} of one job: its whole tracker history; NqsError if unknown.
+
+    With ``caller``: only the job's owner or an NQS manager may read it (output is private).
+    """
     with store.snapshot() as db:
         row = db.execute("SELECT %s FROM jobs WHERE id = ?" % ", ".join(JOB_COLUMNS), (job_id,)).fetchone()
         if row is None:
             raise NqsError("request %d does not exist" % job_id)
+        if caller is not None and row["uid"] != caller.uid and not is_manager(db, caller):
+            raise NqsError("request %d belongs to %s: only its owner or an NQS manager may read its tracker"
+                           % (job_id, row["owner"]))
         events = [dict(e) for e in db.execute(
             "SELECT at, state, message FROM events WHERE job_id = ? ORDER BY id", (job_id,))]
         outputs = [dict(o, stdout=bytes(o["stdout"]).decode("utf-8", "replace"),
@@ -390,7 +396,7 @@ OPERATIONS = {
                                                                    int(args.get("signal", 15)))},
     "queues": lambda store, caller, args: {"queues": [q._asdict() for q in queue_status(store)]},
     "jobs": lambda store, caller, args: {"jobs": list_jobs(store, bool(args.get("all")), args.get("ids"))},
-    "tracker": lambda store, caller, args: {"tracker": job_tracker(store, int(args["id"]))},
+    "tracker": lambda store, caller, args: {"tracker": job_tracker(store, int(args["id"]), caller)},
     "qmgr": lambda store, caller, args: {"message": qmgr(store, caller, str(args.get("line", "")))},
 }
 

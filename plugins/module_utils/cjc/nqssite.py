@@ -25,8 +25,8 @@ def resolve_nqs_site(layout, command, environ=None):
     environ = os.environ if environ is None else environ
     wanted = environ.get(ENV, "")
     registry = Registry(layout)
-    hostnames = {socket.gethostname(), socket.getfqdn()}
-    if not wanted or wanted in hostnames:
+    # getfqdn() asks the resolver (slow without DNS): only when the short name does not match
+    if not wanted or wanted == socket.gethostname() or wanted == socket.getfqdn():
         site = registry.local
     else:
         site = registry.find(wanted)
