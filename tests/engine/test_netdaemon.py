@@ -1,6 +1,7 @@
 """netdaemon: remote submit/status between machine IDs with user mapping; refusals (SPEC §2.12)."""
 
 import os
+import signal
 import socket
 import struct
 
@@ -9,7 +10,7 @@ import pytest
 from cjc import wire
 from cjc.netproto import Refused, remote_call
 from cjc.store import open_store
-from jobsite import USERS, Node, make_root, make_users, remove_root, remove_users, wait_until
+from jobsite import USERS, Node, free_port, make_root, make_users, remove_root, remove_users, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -117,3 +118,32 @@ def test_mapping_onto_root_is_refused(pair):
             remote_call(a.site, store, "node_b", {"op": "submit", "user": "cjct2", "script": "id\n"})
     finally:
         b.qmgr("delete map 100 cjct2")
+
+
+def test_unreachable_remote_destination_keeps_jobs_waiting_without_holding_up_the_site(pair):
+    a, _b = pair
+    assert a.qmgr("add mid 300 node_x 127.0.0.1 %d" % free_port(),
+                  "create pipe_queue to_x destination=guibs_1@node_x").returncode == 0
+    waiting = [a.qsub("true\n", "-q", "to_x") for _ in range(3)]
+    local = a.qsub("echo here\n", "-q", "guibs_1")
+    assert a.wait_state(local, "EXITED", seconds=5)
+    assert [a.job(job_id)["state"] for job_id in waiting] == ["QUEUED"] * 3
+    assert a.queues()["to_x"].queued == 3
+
+
+def test_remote_migration_destination_takes_interrupted_jobs(pair):
+    a, b = pair
+    assert a.qmgr("create batch_queue q_mig restart=MIGRATION_PURGE migration=guibs_1@node_b").returncode == 0
+    job_id = a.qsub("echo run on $QSUB_HOST; sleep 1000\n", "-q", "q_mig", user="cjct1")
+    a.wait_state(job_id, "RUNNING")
+    pgid = wait_until(lambda: a.job(job_id)["pid"], 5, "pid")
+    netdaemon = a.record_pid("netdaemon")
+    a.kill9("nqsdaemon")
+    os.killpg(pgid, signal.SIGKILL)
+    wait_until(lambda: a.record_pid("netdaemon") is None, 5, "netdaemon %d to exit" % netdaemon)
+    a.daemon = a.start()
+    job = a.job(job_id)
+    assert job["state"] == "MIGRATED" and job["reason"].startswith("migrated to guibs_1@node_b as request ")
+    remote = b.wait_state(int(job["reason"].rsplit(" ", 1)[1]), "RUNNING", seconds=10)
+    assert (remote["owner"], remote["queue"]) == ("cjct2", "guibs_1")
+    assert a.tracker(job_id)["outputs"][0]["stdout"] == "run on %s\n" % a.site.name

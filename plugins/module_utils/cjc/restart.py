@@ -51,9 +51,10 @@ def decide(attribute, flag, reachable):
 def recover(store, spool, migrate=None, log=None):
     """Apply the restart rules to every RUNNING job; returns an Outcome.
 
-    ``migrate(queue_row, job_row)`` moves one job to the queue's migration
-    destination when that is another machine and returns a description, or raises
-    an exception when it is unreachable. Local destinations are handled here.
+    ``migrate(queue_row, job_row, db)`` moves one job (a full jobs row) to the
+    queue's migration destination when that is another machine and returns a
+    description, or raises an exception when it is unreachable; ``db`` is the open
+    transaction. Local destinations are handled here.
     """
     now = time.time()
     outdir = os.path.join(spool, OUTPUT_DIR)
@@ -95,8 +96,10 @@ def recover(store, spool, migrate=None, log=None):
                     events.append((job["id"], now, QUEUED, "%s: migrated to queue %s to run again" % (why, target)))
                 else:
                     try:
-                        where = migrate(queue, job)
+                        full = db.execute("SELECT * FROM jobs WHERE id = ?", (job["id"],)).fetchone()
+                        where = migrate(queue, full, db)
                     except Exception as err:  # unreachable after all: behave as PURGE / STOP
+                        reachable[target] = False  # and do not wait for it again for the next job
                         action, stop = decide(attribute, job["restart"], False)
                         why = "%s; migration to %s failed (%s)" % (why, target, err)
                     else:

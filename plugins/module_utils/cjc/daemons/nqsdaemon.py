@@ -53,6 +53,7 @@ NAME = "nqsdaemon"
 TICK = 1.0
 DISPATCH_BATCH = 256
 SPAWN_THREADS = 4
+ROUTE_RETRY = 10
 LEFTOVER_GRACE = 1.0
 _PEERCRED = struct.Struct("3i")
 
@@ -95,6 +96,7 @@ class NqsDaemon:
         self.spawner = concurrent.futures.ThreadPoolExecutor(SPAWN_THREADS, thread_name_prefix="spawn")
         self.devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         self.keep_fds = owner_lock_fd()
+        self.route_retry = {}    # remote destination -> monotonic time of the next attempt
 
     # ------------------------------------------------------------ start
 
@@ -125,14 +127,13 @@ class NqsDaemon:
                              % (len(leftovers), why, ", ".join(str(p.pid) for p in leftovers)))
             end_processes(leftovers, grace=0)
 
-    def _migrate_remote(self, queue, job):
+    def _migrate_remote(self, queue, row, db):
         """Re-submit an interrupted job at a remote migration destination; returns where it went."""
         target_queue, _, machine_name = queue["migration_dest"].partition("@")
-        with self.store.snapshot() as db:
-            row = db.execute("SELECT * FROM jobs WHERE id = ?", (job["id"],)).fetchone()
         reply = remote_call(self.site, self.store, machine_name, {
             "op": "submit", "user": row["owner"], "queue": target_queue, "name": row["name"],
-            "script": bytes(row["script"]).decode("utf-8", "replace"), "restart": row["restart"]})
+            "script": bytes(row["script"]).decode("utf-8", "replace"), "restart": row["restart"],
+            "env": json.loads(row["env"])}, db=db)
         return "%s@%s as request %s" % (target_queue, machine_name, reply.get("id"))
 
     def _bind(self):
@@ -318,6 +319,8 @@ class NqsDaemon:
                                (PIPE, QUEUED)).fetchall()
             for pipe in pipes:
                 if "@" in (pipe["destination"] or ""):
+                    if self.route_retry.get(pipe["destination"], 0) > time.monotonic():
+                        continue  # unreachable a moment ago: do not hold the loop up again yet
                     remote += db.execute("SELECT * FROM jobs WHERE queue = ? AND state = ? ORDER BY id",
                                          (pipe["name"], QUEUED)).fetchall()
                     continue
@@ -330,9 +333,11 @@ class NqsDaemon:
                 db.execute("UPDATE jobs SET queue = ? WHERE queue = ? AND state = ?",
                            (pipe["destination"], pipe["name"], QUEUED))
         for job in remote:
-            self._route_remote(job)
+            if not self._route_remote(job):
+                break
 
     def _route_remote(self, job):
+        """Send one job of a pipe queue to its remote destination; False when unreachable."""
         with self.store.snapshot() as db:
             destination = db.execute("SELECT destination FROM queues WHERE name = ?", (job["queue"],)).fetchone()[0]
         queue, _, machine_name = destination.partition("@")
@@ -342,13 +347,16 @@ class NqsDaemon:
                 "script": bytes(job["script"]).decode("utf-8", "replace"), "restart": job["restart"],
                 "env": json.loads(job["env"])})
         except CjcError as err:
-            self.log.warning("request %d waits in pipe queue %s: %s" % (job["id"], job["queue"], err))
-            return
+            self.log.warning("request %d waits in pipe queue %s (retry in %d s): %s"
+                             % (job["id"], job["queue"], ROUTE_RETRY, err))
+            self.route_retry[destination] = time.monotonic() + ROUTE_RETRY
+            return False
         where = "%s as request %s" % (destination, reply.get("id"))
         with self.store.transaction() as db:
             db.execute("UPDATE jobs SET state = ?, reason = ?, ended = ? WHERE id = ? AND state = ?",
                        (MIGRATED, "routed to " + where, time.time(), job["id"], QUEUED))
             add_event(db, job["id"], MIGRATED, "routed from pipe queue %s to %s" % (job["queue"], where))
+        return True
 
     def _dispatch(self):
         now = time.time()
