@@ -34,33 +34,10 @@ ENGINE = os.path.join(REPO, "plugins", "module_utils")
 if ENGINE not in sys.path:
     sys.path.insert(0, ENGINE)
 
+from cjc.drill import (DRILL_QUEUES, EXPECTED, JOB_SCRIPT, QUEUES, fates, format_rows,  # noqa: E402,F401
+                       job_name, overlapping_runs, queue_lines, read_jobs, recovered)
 from cjc.store import open_store  # noqa: E402
 
-# queue -> (restart attribute, extra qmgr attributes)
-QUEUES = {
-    "q_restart": ("RESTART", ""),
-    "q_purge": ("PURGE", ""),
-    "q_stop": ("STOP", ""),
-    "q_mpurge": ("MIGRATION_PURGE", "migration=q_dest"),
-    "q_mstop": ("MIGRATION_STOP", ""),  # no destination: behaves as STOP
-    "q_dest": ("RESTART", ""),
-}
-DRILL_QUEUES = ("q_restart", "q_purge", "q_stop", "q_mpurge", "q_mstop")
-
-#: (queue, restart flag) -> (fate, queue the job ends in) after a failover (SPEC §2.10)
-EXPECTED = {
-    ("q_restart", "ENABLE"): ("re-run", "q_restart"),
-    ("q_restart", "DISABLE"): ("deleted", "q_restart"),
-    ("q_purge", "ENABLE"): ("deleted", "q_purge"),
-    ("q_purge", "DISABLE"): ("deleted", "q_purge"),
-    ("q_stop", "ENABLE"): ("queued, queue STOPPED", "q_stop"),
-    ("q_stop", "DISABLE"): ("deleted", "q_stop"),
-    ("q_mpurge", "ENABLE"): ("re-run", "q_dest"),  # migrated to its local destination
-    ("q_mpurge", "DISABLE"): ("deleted", "q_mpurge"),
-    ("q_mstop", "ENABLE"): ("queued, queue STOPPED", "q_mstop"),  # no destination: as STOP
-    ("q_mstop", "DISABLE"): ("deleted", "q_mstop"),
-}
-JOB_SCRIPT = "echo started on $(hostname)\nsleep 3600\n"
 TRIGGERS = ("kill_cjcpw", "standby", "kill_node", "split_brain")
 
 
@@ -151,11 +128,7 @@ class SiteCluster:
         return self.lab.nsx(node, *argv, env=dict(self.env, NQS_SITE=self.site), check=False)
 
     def setup_queues(self, node):
-        known = {q["name"] for q in self.queues()}
-        lines = []
-        for name, (attribute, extra) in QUEUES.items():
-            if name not in known:
-                lines.append("create batch_queue %s run_limit=10 restart=%s %s" % (name, attribute, extra))
+        lines = queue_lines({q["name"] for q in self.queues()})
         if lines:
             done = self.qmgr(node, *lines)
             if done.returncode != 0:
@@ -174,22 +147,16 @@ class SiteCluster:
     def _store(self):
         return open_store(self.spool)
 
-    def jobs(self):
+    def read(self):
+        """(jobs, outputs, queues) rows from one snapshot of the site database."""
         with self._store() as store:
-            rows = store.db.execute("SELECT id, name, queue, restart, state, runs, host, pid, started, "
-                                            "ended, reason FROM jobs ORDER BY id").fetchall()
-            return [dict(r) for r in rows]
+            return read_jobs(store)
 
-    def runs_of(self, job_ids):
-        with self._store() as store:
-            rows = store.db.execute("SELECT job_id, run, started, ended, how FROM outputs "
-                                            "ORDER BY job_id, run").fetchall()
-            return [dict(r) for r in rows if r["job_id"] in job_ids]
+    def jobs(self):
+        return self.read()[0]
 
     def queues(self):
-        with self._store() as store:
-            return [dict(r) for r in store.db.execute("SELECT name, restart, started, enabled "
-                                                               "FROM queues").fetchall()]
+        return self.read()[2]
 
     def owner(self):
         try:
@@ -247,7 +214,7 @@ class SiteCluster:
         submitted = {}
         for queue in DRILL_QUEUES:
             for flag in ("ENABLE", "DISABLE"):
-                argv = ["/usr/bin/qsub", "-q", queue, "-r", "%s-%s" % (queue, flag.lower())]
+                argv = ["/usr/bin/qsub", "-q", queue, "-r", job_name(queue, flag)]
                 if flag == "DISABLE":
                     argv.append("-nr")
                 done = self.lab.nsx(node, *argv, input=JOB_SCRIPT, env=dict(self.env, NQS_SITE=self.site))
@@ -292,7 +259,6 @@ class SiteCluster:
         self.clear_jobs(active)
         submitted = self.submit(active)
         before = {j["id"]: j for j in self.jobs() if j["id"] in submitted}
-        rerun = [i for i, key in submitted.items() if EXPECTED[key][0] == "re-run"]
         both = {}
 
         def sample():
@@ -306,60 +272,25 @@ class SiteCluster:
         if trigger == "split_brain":
             return self._split_brain(result, before, sample, t0, both)
 
-        def recovered():
+        before_runs = {i: j["runs"] for i, j in before.items()}
+
+        def moved():
             sample()
-            jobs = {j["id"]: j for j in self.jobs() if j["id"] in rerun}
-            return all(j["state"] == "RUNNING" and j["pid"] and j["host"] == standby
-                       and j["runs"] == before[i]["runs"] + 1 for i, j in jobs.items())
-        wait_until(recovered, 90, "jobs re-running on %s after %s" % (standby, trigger), interval=0.02)
+            return recovered(self.jobs(), submitted, before_runs, standby)
+        wait_until(moved, 90, "jobs re-running on %s after %s" % (standby, trigger), interval=0.02)
         result["recovery_s"] = time.monotonic() - t0
         wait_until(lambda: self.group_node() == standby, 60, "group Started on %s" % standby)
         result["group_s"] = time.monotonic() - t0
         time.sleep(1.0)  # settle: nothing more may happen to the jobs
         sample()
-        result.update(self._fates(submitted, standby))
+        jobs, outputs, queues = self.read()
+        result["rows"], result["all_ok"] = fates(jobs, queues, submitted, standby)
         result["both_nodes"] = both
-        result["overlapping_runs"] = self._overlaps(submitted)
-        result["stopped_queues"] = sorted(q["name"] for q in self.queues() if not q["started"])
+        result["overlapping_runs"] = overlapping_runs(jobs, outputs, submitted)
+        result["stopped_queues"] = sorted(q["name"] for q in queues if not q["started"])
         if heal:
             self.heal(trigger, active)
         return result
-
-    def _fates(self, submitted, standby):
-        rows, ok = [], True
-        now = {j["id"]: j for j in self.jobs()}
-        for job_id, (queue, flag) in sorted(submitted.items()):
-            job = now[job_id]
-            want, want_queue = EXPECTED[(queue, flag)]
-            if job["state"] == "RUNNING":
-                got = "re-run" if job["host"] == standby and job["runs"] == 2 else "running (run %d on %s)" % (
-                    job["runs"], job["host"])
-            elif job["state"] == "QUEUED":
-                stopped = {q["name"]: not q["started"] for q in self.queues()}
-                got = "queued, queue STOPPED" if stopped.get(job["queue"]) else "queued"
-            else:
-                got = job["state"].lower()
-            match = got == want and job["queue"] == want_queue
-            ok = ok and match
-            rows.append({"id": job_id, "queue": queue, "attribute": QUEUES[queue][0], "restart": flag,
-                         "expected": want + ("" if want_queue == queue else " in " + want_queue),
-                         "fate": got + ("" if job["queue"] == queue else " in " + job["queue"]),
-                         "runs": job["runs"], "host": job["host"], "ok": match})
-        return {"rows": rows, "all_ok": ok}
-
-    def _overlaps(self, submitted):
-        """Jobs whose recorded runs overlap in time (a run starting before the previous one ended)."""
-        bad = []
-        runs = {}
-        for r in self.runs_of(set(submitted)):
-            runs.setdefault(r["job_id"], []).append(r)
-        jobs = {j["id"]: j for j in self.jobs()}
-        for job_id, recorded in runs.items():
-            ends = [r["ended"] for r in recorded if r["ended"] is not None]
-            current = jobs[job_id]
-            if current["state"] == "RUNNING" and ends and current["started"] < max(ends):
-                bad.append(job_id)
-        return bad
 
     def _split_brain(self, result, before, sample, t0, both):
         """Corosync killed on the active node, no fencing: both nodes think they own the group."""
@@ -412,12 +343,7 @@ def format_table(result):
     """The drill's job table and figures as text."""
     lines = ["%s: %s -> %s" % (result["trigger"], result["from"], result["to"])]
     if "rows" in result:
-        lines.append("%-4s %-10s %-16s %-8s %-26s %-26s %-4s %-6s %s" % (
-            "job", "queue", "attribute", "restart", "expected", "fate", "runs", "host", "ok"))
-        for r in result["rows"]:
-            lines.append("%-4d %-10s %-16s %-8s %-26s %-26s %-4d %-6s %s" % (
-                r["id"], r["queue"], r["attribute"], r["restart"], r["expected"], r["fate"], r["runs"],
-                r["host"] or "-", "ok" if r["ok"] else "WRONG"))
+        lines += format_rows(result["rows"])
         lines.append("recovery (trigger -> jobs re-running on %s): %.2f s; group Started there: %.2f s"
                      % (result["to"], result["recovery_s"], result["group_s"]))
         lines.append("queues left STOPPED: %s; jobs with processes on both nodes at once: %s; "
