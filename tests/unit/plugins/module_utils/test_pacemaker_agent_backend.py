@@ -1,0 +1,154 @@
+"""The OCF agent ocf:cjc:cjcsite without a cluster (meta-data, exit codes of the actions that
+need no running site) and the Pacemaker backend's options and difference-only plan (pure)."""
+
+import os
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from cjc import ocfagent, products
+from cjc.errors import ConfigError
+from cjc.install import install_engine
+from cjc.layout import Layout
+from cjc.products import pacemaker
+from cjc.siteconf import DEFAULT_TIMINGS, SiteTimings
+
+DTD = "/usr/share/resource-agents/ra-api-1.dtd"
+
+
+def test_metadata_advertises_timeouts_above_boot_and_stop_timeout():
+    root = ET.fromstring(ocfagent.metadata(SiteTimings(300, 240, 10)).split("\n", 2)[2])
+    actions = {a.get("name"): a.get("timeout") for a in root.iter("action")}
+    assert actions["start"] == "330s" and actions["stop"] == "270s"
+    assert set(actions) == {"start", "stop", "monitor", "validate-all", "meta-data"}
+    params = {p.get("name"): (p.get("required"), p.find("content").get("default")) for p in root.iter("parameter")}
+    assert params == {"site": ("1", ""), "db_path": ("1", ""), "root": ("0", "/")}
+    assert all(p.find("shortdesc") is not None and p.find("longdesc") is not None for p in root.iter("parameter"))
+
+
+@pytest.fixture
+def agent(tmp_path):
+    layout = Layout(str(tmp_path))
+    install_engine(layout, sys.executable, 100)
+    return layout.path(ocfagent.AGENT_PATH), layout
+
+
+def run(path, action, **env):
+    base = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+    base.update(env)
+    return subprocess.run([path, action], env=base, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.skipif(shutil.which("xmllint") is None or not os.path.exists(DTD), reason="xmllint or ra-api-1.dtd")
+def test_installed_agent_meta_data_is_valid_against_ra_api_dtd(agent):
+    path, _layout = agent
+    assert os.stat(path).st_mode & 0o777 == 0o755
+    done = run(path, "meta-data")
+    assert done.returncode == 0
+    lint = subprocess.run(["xmllint", "--noout", "--valid", "-"], input=done.stdout, capture_output=True,
+                          text=True, cwd=os.path.dirname(DTD))
+    assert lint.returncode == 0, lint.stderr
+
+
+def test_actions_without_a_site(agent, tmp_path):
+    path, layout = agent
+    params = {"OCF_RESKEY_site": "s.example.com", "OCF_RESKEY_db_path": str(tmp_path / "nodisk"),
+              "OCF_RESKEY_root": layout.root}
+    assert run(path, "usage").returncode == 0
+    assert run(path, "promote", **params).returncode == 3  # OCF_ERR_UNIMPLEMENTED
+    bad = run(path, "validate-all", **dict(params, OCF_RESKEY_db_path="relative"))
+    assert bad.returncode == 6 and bad.stderr.startswith("ocf-exit-reason:site DB path 'relative'")
+    missing = run(path, "validate-all", OCF_RESKEY_db_path="/mnt/x")
+    assert missing.returncode == 6 and "parameter site is required" in missing.stderr
+    probe = run(path, "monitor", OCF_RESKEY_CRM_meta_interval="0", **params)
+    assert (probe.returncode, probe.stderr) == (7, "")  # a probe without the disk: not running, quietly
+    recurring = run(path, "monitor", OCF_RESKEY_CRM_meta_interval="10000", **params)
+    assert recurring.returncode == 7 and "not accessible on this node" in recurring.stderr
+    assert run(path, "stop", **params).returncode == 0  # stopping a stopped site succeeds
+    no_engine = dict(params, OCF_RESKEY_root=str(tmp_path / "empty"))
+    assert run(path, "monitor", OCF_RESKEY_CRM_meta_interval="0", **no_engine).returncode == 7
+    assert run(path, "validate-all", **no_engine).returncode == 5
+
+
+def request(**extra):
+    base = dict(product="pacemaker", site="jobsite.example.com", db_path="/mnt/jobdb", address="10.213.0.100/24")
+    base.update(extra)
+    return products.make_request(**base)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"migration_threshold": -1}, "option migration_threshold=-1 is not valid"),
+    ({"wait": "soon"}, "option wait='soon' is not valid"),
+    ({"filesystem": {"device": "/dev/sdb1"}}, "option filesystem="),
+    ({"colour": "red"}, "unknown pacemaker option(s) colour"),
+])
+def test_bad_options_are_refused(options, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        pacemaker.wanted_group(request(options=options))
+
+
+def test_options_shape_the_group():
+    fs = {"device": "/dev/sdb1", "directory": "/mnt/jobdb", "fstype": "xfs"}
+    group = pacemaker.wanted_group(request(options={"migration_threshold": 1, "resource_stickiness": 100,
+                                                    "failure_timeout": 60, "ip_nic": "eth0",
+                                                    "filesystem": fs}))
+    assert [p.get("id") for p in group.findall("primitive")] == ["cjc-jobsite-ip", "cjc-jobsite-fs",
+                                                                 "cjc-jobsite-site"]
+    meta = {n.get("name"): n.get("value") for n in group.find("meta_attributes")}
+    assert meta == {"resource-stickiness": "100"}
+    site = group.find("primitive[@id='cjc-jobsite-site']")
+    assert {n.get("name"): n.get("value") for n in site.find("meta_attributes")} == {
+        "migration-threshold": "1", "failure-timeout": "60"}
+    assert group.find(".//nvpair[@name='nic']").get("value") == "eth0"
+    assert {n.get("name"): n.get("value") for n in group.find("primitive[@id='cjc-jobsite-fs']").iter("nvpair")} \
+        == {"device": "/dev/sdb1", "directory": "/mnt/jobdb", "fstype": "xfs"}
+
+
+def current_with(group):
+    resources = ET.Element("resources")
+    resources.append(group)
+    return {"resources": resources, "constraints": ET.Element("constraints"), "timings": DEFAULT_TIMINGS}
+
+
+def test_operator_target_role_is_not_drift_and_is_kept(tmp_path):
+    agent_file = tmp_path / "cjcsite"
+    agent_file.write_text("")
+    req = request(options={"migration_threshold": 1})
+    group = pacemaker.wanted_group(req)
+    meta = ET.SubElement(group, "meta_attributes", id="cjc-jobsite-meta_attributes")
+    ET.SubElement(meta, "nvpair", id="x-target-role", name="target-role", value="Stopped")
+    backend = pacemaker.PacemakerBackend()
+    assert backend.plan(req, current_with(group), agent=str(agent_file)).changed is False
+    plan = backend.plan(request(options={"migration_threshold": 1, "resource_stickiness": 50}),
+                        current_with(group), agent=str(agent_file))
+    assert [(a["action"], a["id"]) for a in plan.actions] == [
+        ("replace", "cjc-jobsite-meta_attributes"), ("wait", "cjc-jobsite")]
+    replaced = ET.fromstring(plan.actions[0]["argv"][-1])
+    assert {n.get("name"): n.get("value") for n in replaced} == {"resource-stickiness": "50",
+                                                                 "target-role": "Stopped"}
+
+
+def test_a_new_member_replaces_the_group(tmp_path):
+    agent_file = tmp_path / "cjcsite"
+    agent_file.write_text("")
+    group = pacemaker.wanted_group(request())
+    fs = {"device": "/dev/sdb1", "directory": "/mnt/jobdb", "fstype": "xfs"}
+    plan = pacemaker.PacemakerBackend().plan(request(options={"filesystem": fs}), current_with(group),
+                                             agent=str(agent_file))
+    assert [(a["action"], a["id"]) for a in plan.actions] == [("replace", "cjc-jobsite"), ("wait", "cjc-jobsite")]
+    assert plan.result["resources"]["filesystem"] == "cjc-jobsite-fs"
+
+
+def test_wait_for_group_reads_crm_mon():
+    xml = ('<crm_mon><resources><group id="g" number_resources="2">'
+           '<resource id="g-ip" role="Started" active="true" failed="false"><node name="node2"/></resource>'
+           '<resource id="g-site" role="Started" active="true" failed="false"><node name="node2"/></resource>'
+           '</group></resources></crm_mon>')
+    assert pacemaker.wait_for_group(lambda argv, env: (0, xml, ""), "g", "started", 1) == "node2"
+    stopped = xml.replace('active="true"', 'active="false"').replace("Started", "Stopped")
+    with pytest.raises(products.ProductError, match="resource group g was not started within 0 s"):
+        pacemaker.wait_for_group(lambda argv, env: (0, stopped, ""), "g", "started", 0, sleep=lambda s: None)
+    assert pacemaker.wait_for_group(lambda argv, env: (0, stopped, ""), "g", "stopped", 1) is None
