@@ -43,5 +43,29 @@ engine-tests: venv apt-deps
 
 test: engine-tests
 
+# The Ansible front end (modules, action plugin, engine role): tests/README-ansible.md.
+# units: module unit tests against the real engine on temporary roots (plain pytest).
+# sanity/lint/build: ansible-test sanity, ansible-lint --profile production, galaxy build,
+# all offline and writing only under /tmp. integration: modules and role on two nodes
+# (INTEGRATION=localhost: root-prefixed nodes; INTEGRATION=lab: the namespace lab).
+INTEGRATION ?= localhost
+.PHONY: units sanity sanity-ignores lint build integration
+units: venv
+	$(PY) -m pytest -p no:cacheprovider tests/unit $(PYTEST_ARGS)
+sanity: venv
+	tests/tools/ansible-test.sh sanity --python 3.11 --local --color no
+sanity-ignores: venv
+	-tests/tools/ansible-test.sh sanity --python 3.11 --local --color no --test pylint > /tmp/cjc-sanity-pylint.log 2>&1
+	$(PY) tests/tools/sanity_ignores.py /tmp/cjc-sanity-pylint.log
+lint: venv
+	tests/tools/ansible-lint.sh
+build: venv
+	rm -rf /tmp/cjc-galaxy-build && mkdir -p /tmp/cjc-galaxy-build
+	$(VENV)/bin/ansible-galaxy collection build --output-path /tmp/cjc-galaxy-build .
+	$(VENV)/bin/ansible-galaxy collection install --offline -p /tmp/cjc-galaxy-build/installed /tmp/cjc-galaxy-build/cjc-cluster-*.tar.gz
+integration: venv
+	tests/integration/run.sh $(INTEGRATION)
+test: units sanity lint build integration
+
 clean:
 	rm -rf $(VENV) tests/output build

@@ -42,8 +42,9 @@ class ActionModule(ActionBase):
     _requires_connection = True
 
     def _exchange_dir(self, args):
-        key = hashlib.sha256(json.dumps([self._task._uuid, args.get("users"), args.get("groups"),
-                                         args.get("root")], sort_keys=True, default=str).encode()).hexdigest()[:16]
+        # the same on every host of this task (per-host options such as root must stay out)
+        key = hashlib.sha256(json.dumps([self._task._uuid, args.get("users"), args.get("groups")],
+                                        sort_keys=True, default=str).encode()).hexdigest()[:16]
         path = os.path.join(tempfile.gettempdir(), "cjc-userid-%s" % key)
         os.makedirs(path, mode=0o700, exist_ok=True)
         return path
