@@ -87,8 +87,9 @@ class ClusterproBackend(RenderedBackend):
                  "exec resource %s: stop script stop.sh, Stop Script: Synchronous (cjcpw -stop takes up to the site's "
                  "STOP_TIMEOUT; guide 4.1.2 (2))" % name]
         if options["monitored"]:
-            found.append("PID monitor on exec resource %s (Monitor tab: target resource %s; Error Detection tab: "
-                         "recovery target failover group %s; guide 4.1.1 (3))" % (name, name, group))
+            found.append("PID monitor on exec resource %s (Monitor tab: target resource %s, interval %d s; Error "
+                         "Detection tab: recovery target failover group %s; guide 4.1.1 (3))"
+                         % (name, name, request.monitor_interval, group))
         found.append("after clpcfctrl --push: restart every server to apply the configuration (guide 4.1.2 (3))")
         return found
 
