@@ -7,6 +7,8 @@ the new one, never a half-written one.
 import os
 import tempfile
 
+from .errors import ConfigError
+
 
 def fsync_dir(path):
     """Make a rename or create inside directory ``path`` durable."""
@@ -52,9 +54,12 @@ def write_atomic(path, data, mode=0o644):
 
 
 def read_text(path):
-    """The file's text, or ``None`` when it does not exist."""
+    """The file's text, or ``None`` when it does not exist; ConfigError when it is not UTF-8."""
     try:
         with open(path, "r", encoding="utf-8", newline="") as handle:
             return handle.read()
     except FileNotFoundError:
         return None
+    except UnicodeDecodeError as err:
+        raise ConfigError("%s is not UTF-8 text (byte 0x%02x at offset %d): fix or remove the file"
+                          % (path, err.object[err.start], err.start))

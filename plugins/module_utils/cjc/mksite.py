@@ -123,7 +123,11 @@ def make_site(layout, plan, report=print):
     """Build the site of ``plan`` (from :func:`plan_mksite`); all or nothing."""
     made_db = not os.path.exists(plan.db_path)
     if made_db:
-        _mkdir_755(plan.db_path)
+        try:
+            _mkdir_755(plan.db_path)
+        except OSError as err:  # e.g. /proc or /sys: "writable" for root, yet no directory can be made
+            raise SiteError("cannot create the site DB directory %s: %s; use a directory on the shared disk"
+                            % (plan.db_path, err.strerror))
     _remove_stale_attempts(plan.db_path)
     work = os.path.join(plan.db_path, "%s%d" % (TMP_PREFIX, os.getpid()))
     etc = os.path.join(plan.db_path, "etc")

@@ -103,6 +103,9 @@ def submit_job(store, caller, script, queue=None, name=None, restart="ENABLE", e
     if len(script) > MAX_SCRIPT:
         raise NqsError("job script of %d bytes is larger than the limit of %d bytes" % (len(script), MAX_SCRIPT))
     queue = _check_name("queue", queue or DEFAULT_PIPE_QUEUE)
+    if name is not None and (not isinstance(name, str) or "\0" in name):
+        # it becomes QSUB_REQNAME in the job's environment: a NUL there made Popen raise in nqsdaemon
+        raise NqsError("job name %r is not valid: text without NUL characters" % (name,))
     name = (name or "STDIN")[:63]
     if restart not in RESTART_FLAGS:
         raise NqsError("restart flag %r is not valid: use ENABLE or DISABLE" % (restart,))
@@ -110,7 +113,7 @@ def submit_job(store, caller, script, queue=None, name=None, restart="ENABLE", e
     for key, value in env.items():
         if not _ENV_NAME.match(str(key)) or not isinstance(value, str) or "\0" in value:
             raise NqsError("environment variable %r is not valid" % (key,))
-    if shell is not None and not (isinstance(shell, str) and shell.startswith("/")):
+    if shell is not None and not (isinstance(shell, str) and shell.startswith("/") and "\0" not in shell):
         raise NqsError("shell %r must be an absolute path" % (shell,))
     now = time.time()
     with store.transaction() as db:

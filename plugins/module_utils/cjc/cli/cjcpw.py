@@ -9,9 +9,11 @@ was stopped), 4 the start failed or exceeded BOOT_TIMEOUT, 5 the site is owned b
 another live cjcpw (here or on a node sharing the disk).
 """
 
+import os
 import sys
 
 from ..daemonlog import DaemonLog
+from ..errors import SiteError
 from ..mksite import plan_register, register_link
 from ..owner import run_monitored, start_detached, stop_site
 from ..sites import Registry
@@ -29,7 +31,11 @@ def registered_site(layout, name, db_path, report):
     """The site of ``db_path``; registers its link first on a node that lacks it (a standby)."""
     site, link, missing = plan_register(layout, db_path, name)
     if missing:
-        register_link(link, site.db_path)
+        try:
+            register_link(link, site.db_path)
+        except OSError as err:  # e.g. a --root / CJC_ROOT where the engine is not installed
+            raise SiteError("cannot register site %s on this node: %s: %s (is the engine installed under "
+                            "root %s?)" % (site.name, os.path.dirname(link), err.strerror, layout.root))
         report("cjcpw: registered site %s on this node: %s -> %s" % (site.name, link, site.db_path))
     return site
 

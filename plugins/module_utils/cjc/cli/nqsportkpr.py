@@ -12,7 +12,7 @@ import socket
 import sys
 
 from ..daemonconf import NQS_PORT_DEFAULT, SITE, load_daemon_conf
-from ..errors import CjcError
+from ..errors import CjcError, UsageError
 from ..netnames import link_name
 from ..portkeeper import PortKeeper, keeper_present
 from ..sites import cluster_site
@@ -36,11 +36,13 @@ def _body(argv):
     parser.add_argument("--port", type=int, help="port to hold (default: the site's nqs_port, else 607)")
     args = parser.parse_args(argv)
     layout = layout_of(args)
+    if args.port is not None and not 1 <= args.port <= 65535:
+        raise UsageError("--port %d: use a TCP port number from 1 to 65535" % args.port)
     try:
         address = socket.gethostbyname(args.address)
     except (socket.gaierror, socket.herror, UnicodeError):
         raise CjcError("%s does not resolve to an address" % args.address)
-    port = args.port or site_port(layout, address)
+    port = args.port if args.port is not None else site_port(layout, address)
     if keeper_present(address, port):
         print("%s: port %d on %s is already held by nqsportkpr" % (PROG, port, address))
         return 0
