@@ -363,9 +363,10 @@ def test_windows_files_are_ascii_with_crlf(tmp_path):
 
 # -- the generated shell scripts are valid; the guide's samples are not -------------------------
 
-@pytest.mark.parametrize("product, case, args", [c for c in CASES if c[0] in ("clusterpro", "suncluster",
-                                                                               "suncluster22", "serviceguard")],
-                         ids=lambda v: v if isinstance(v, str) else None)
+SHELL_CASES = [c for c in CASES if c[0] in ("clusterpro", "suncluster", "suncluster22", "serviceguard")]
+
+
+@pytest.mark.parametrize("product, case, args", SHELL_CASES, ids=["%s-%s" % c[:2] for c in SHELL_CASES])
 def test_generated_shell_scripts_parse(tmp_path, product, case, args):
     converge(make(product, tmp_path, **args))
     for name in os.listdir(str(tmp_path)):

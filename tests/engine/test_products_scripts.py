@@ -21,7 +21,10 @@ import pytest
 
 from cjc import products
 from test_products_rendered import LEGACY, Runner
-from test_supervisor import ADDRESS, CJCPW, SITE, rig, wait_until  # noqa: F401 (rig: the site fixture)
+import test_supervisor
+from test_supervisor import ADDRESS, CJCPW, SITE, wait_until
+
+rig = test_supervisor.rig  # the supervisor tests' site fixture: cjcmksite in a namespace, cleaned up after
 
 pytestmark = pytest.mark.netns
 
@@ -143,7 +146,7 @@ def test_serviceguard_service_cmd_supervises_the_site_and_sigterm_halts_it(rig, 
 
 def gds_properties(script):
     with open(script) as handle:
-        line = [l for l in handle if "-t SUNW.gds" in l][0]
+        line = [text for text in handle if "-t SUNW.gds" in text][0]
     argv = shlex.split(line.split(" || ", 1)[1])
     return dict(argv[i + 1].split("=", 1) for i, word in enumerate(argv) if word == "-p")
 
