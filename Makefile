@@ -43,7 +43,7 @@ engine-tests: venv apt-deps
 
 test: engine-tests
 
-# The Ansible front end (modules, action plugin, engine role): tests/README-ansible.md.
+# The Ansible front end (modules, action plugin, engine role): docs/modules.md.
 # units: module unit tests against the real engine on temporary roots (plain pytest).
 # sanity/lint/build: ansible-test sanity, ansible-lint --profile production, galaxy build,
 # all offline and writing only under /tmp. integration: modules and role on two nodes
