@@ -143,7 +143,21 @@ def test_drift_is_replaced_and_shown_in_the_diff(tmp_path):
     assert [(a["action"], a["path"]) for a in plan.actions] == [("update", str(start))]
     assert "/mnt/other" in plan.before and "/mnt/other" not in plan.after
     assert "/mnt/jobdb" in start.read_text()
-    assert os.stat(str(start)).st_mode & 0o777 == 0o700  # write_atomic keeps an existing file's mode
+    assert os.stat(str(start)).st_mode & 0o777 == 0o755
+    os.chmod(str(start), 0o644)  # a script that lost its x bit is drift too
+    plan = converge(request)
+    assert plan.actions == [{"action": "chmod", "path": str(start), "mode": "0755"}] and plan.before == plan.after
+    assert os.stat(str(start)).st_mode & 0o777 == 0o755 and plan_of(request).changed is False
+
+
+def test_serviceguard_keeps_the_mode_of_an_existing_control_script(tmp_path):
+    control = tmp_path / "jobpkg.cntl"
+    control.write_text(LEGACY)
+    os.chmod(str(control), 0o700)
+    request = make("serviceguard", tmp_path, site="testsite", db_path="/mnt/jobdb",
+                   options=dict(control_file=str(control)))
+    converge(request)
+    assert os.stat(str(control)).st_mode & 0o777 == 0o700 and plan_of(request).changed is False
 
 
 # -- Serviceguard: merge into an existing package control script -------------------------------

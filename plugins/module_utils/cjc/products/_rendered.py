@@ -209,6 +209,7 @@ class RenderedBackend:
     cli = None          # the product command whose presence on PATH means "run the commands here"
     OPTIONS = {}
     ENCODING = "utf-8"
+    OWN_MODES = True    # the files are wholly ours: their mode is kept as :meth:`mode` says
 
     def options(self, request):
         check_request_paths(request)
@@ -221,11 +222,13 @@ class RenderedBackend:
     def read(self, request, run):
         """{"options", "files": {path: text or None}, "cli": path or None, ...}; reads only."""
         options = self.options(request)
-        files = {}
+        files, modes = {}, {}
         for path in self.paths(request, options):
             files[path] = _read(path, self.ENCODING)
+            if files[path] is not None:
+                modes[path] = os.stat(path).st_mode & 0o7777
         cli = shutil.which(self.cli) if self.cli else None
-        current = {"options": options, "files": files, "cli": cli}
+        current = {"options": options, "files": files, "modes": modes, "cli": cli}
         current.update(self.read_more(request, options, run, cli))
         return current
 
@@ -248,6 +251,8 @@ class RenderedBackend:
                 actions.append({"action": "create" if old is None else "update", "path": path,
                                 "mode": "0%o" % self.mode(path)})
                 content[path] = text
+            elif text is not None and self.OWN_MODES and current["modes"].get(path) != self.mode(path):
+                actions.append({"action": "chmod", "path": path, "mode": "0%o" % self.mode(path)})
         commands = [] if request.state == ABSENT else self.commands(request, current)
         if current["cli"] and (actions or self.pending(request, current)):
             actions += [{"action": "run", "argv": argv} for argv, runnable in commands if runnable]
@@ -270,6 +275,10 @@ class RenderedBackend:
                 path = action["path"]
                 os.makedirs(os.path.dirname(path), exist_ok=True)
                 write_atomic(path, plan.result["_content"][path].encode(self.ENCODING), int(action["mode"], 8))
+                if self.OWN_MODES:
+                    os.chmod(path, int(action["mode"], 8))  # write_atomic keeps an existing file's mode
+            elif action["action"] == "chmod":
+                os.chmod(action["path"], int(action["mode"], 8))
             elif action["action"] == "delete":
                 try:
                     os.unlink(action["path"])

@@ -180,6 +180,7 @@ def _insert_point(lines, site, kind):
 
 class ServiceguardBackend(RenderedBackend):
     cli = "cmapplyconf"
+    OWN_MODES = False  # the control script is the package's: its mode stays the operator's
     OPTIONS = {
         "monitored": (opt_bool, True),
         "portkeeper": (opt_bool, False),
