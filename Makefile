@@ -69,3 +69,16 @@ test: units sanity lint build integration
 
 clean:
 	rm -rf $(VENV) tests/output build
+
+# Reliability and speed (issue 9). Small sizes of torture and fuzz run in make test
+# (tests/engine/test_torture.py, test_fuzz.py); full sizes on demand:
+#   make torture [N=200]   crash torture, N trials (default 20)
+#   make fuzz [N=10000]    netdaemon fuzzing, N frames (default 10000)
+#   make bench             every bench/*.py, one table (figure, value, target, pass/fail)
+.PHONY: torture fuzz bench
+torture: venv apt-deps
+	$(PY) tests/reliability/torture.py -n $(or $(N),20)
+fuzz: venv apt-deps
+	$(PY) tests/reliability/fuzz.py -n $(or $(N),10000)
+bench: venv apt-deps
+	$(PY) tests/reliability/benchtable.py
