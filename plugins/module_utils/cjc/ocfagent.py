@@ -28,7 +28,9 @@ Actions (resource-agents ``ra-dev-guide``; functions ``site_<action>``):
     on ``127.<b.c.d>`` with every daemon's pid record alive (in ``maintenance=ON``
     cjcpw alone counts as running); 7 when nothing of the site runs here,
     including when the shared disk is not mounted here (a probe on the standby);
-    1 when it runs only in part (a daemon or the owner died, orphans left).
+    1 when it runs only in part (a daemon or the owner died, orphans left: jobs
+    without their cjcpw still hold the ownership lock, so they must be stopped here
+    before the other node can start the site).
 ``validate-all``
     6 for a bad parameter, 5 when the engine is not installed, 4 when the DB is
     not writable; when probing or when the disk is not mounted here, the shared
@@ -319,6 +321,12 @@ class SiteAgent:
                     exit_reason("site daemons run without their owner cjcpw: %s"
                                 % ", ".join("%s %d" % item for item in sorted(alive.items())))
                 return OCF_ERR_GENERIC
+            orphans = self.processes_here()
+            if orphans:
+                # they hold the ownership lock: a start on the other node would be refused
+                if report:
+                    exit_reason("processes of the site run without their cjcpw: %s" % orphans[:10])
+                return OCF_ERR_GENERIC
             return OCF_NOT_RUNNING
         if owner.get("maintenance"):
             return OCF_SUCCESS  # maintenance=ON: cjcpw alone, the operator runs nqsstart/nqsstop
@@ -393,11 +401,34 @@ class SiteAgent:
         exit_reason("cjcpw %s %s: %s; see %s/nqs/log" % (self.site_name, self.db_path, why, self.db_path))
         return OCF_ERR_GENERIC
 
+    def processes_here(self):
+        """pids of every process of the site (daemons, jobs, what jobs left) on this node.
+
+        A process of the site carries CJC_SITE_SPOOL (siteprocs); "on this node" is "in
+        this agent's mount namespace": on a real node that is every process the cluster
+        started, and on the lab's namespace nodes (no PID namespace) it keeps the other
+        node's processes out.
+        """
+        from .siteprocs import site_processes
+        try:
+            mine = os.readlink("/proc/self/ns/mnt")
+        except OSError:
+            mine = None
+        found = []
+        for process in site_processes(self._site().spool):
+            try:
+                if mine is None or os.readlink("/proc/%d/ns/mnt" % process.pid) == mine:
+                    found.append(process.pid)
+            except OSError:
+                continue
+        return sorted(found)
+
     def _here(self):
-        """pids of the site's owner and daemons on this node."""
+        """pids of the site's owner, daemons and other processes on this node."""
         owner = self.owner()
         pids = [pid for pid in self.daemons_here().values() if pid]
-        return ([owner["pid"]] if owner else []) + pids
+        pids = ([owner["pid"]] if owner else []) + pids
+        return pids + [pid for pid in self.processes_here() if pid not in pids]
 
     def site_stop(self):
         rc = self.site_validate(storage=False)
