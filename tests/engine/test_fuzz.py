@@ -19,3 +19,44 @@ def test_netdaemon_survives_random_and_mutated_frames_and_keeps_serving_valid_cl
     assert summary["hangs"] == 0, summary["failures"]
     assert summary["rss_flat"], (summary["rss_before_kb"], summary["rss_after_kb"])
     assert passed(summary)
+
+
+CLIENT = r"""
+import socket, sys, time
+site, stranger, peer, port, request = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), bytes.fromhex(sys.argv[5])
+idle = []
+for _ in range(70):
+    sock = socket.socket()
+    sock.bind((stranger, 0))
+    sock.connect((site, port))
+    idle.append(sock)
+time.sleep(0.3)
+sock = socket.socket()
+sock.settimeout(8)
+sock.bind((peer, 0))
+sock.connect((site, port))
+try:
+    sock.sendall(request)
+    sock.shutdown(socket.SHUT_WR)
+    print(sock.recv(4096)[4:].decode())
+except OSError as err:
+    print("error: %r" % err)
+"""
+
+
+@pytest.mark.xfail(strict=True, reason="issue 9: 64 idle connections from any address (even an unknown one) "
+                                       "lock registered machines out of netdaemon (MAX_CONNECTIONS)")
+def test_idle_connections_of_a_stranger_do_not_lock_out_a_registered_machine():
+    import json
+    import subprocess
+    import sys
+    from reliability.fuzz import ADDRESS, PEER, PEER_MID, PORT, SITE, SITE_MID, STRANGER, FuzzSite, frame
+    site = FuzzSite()
+    try:
+        site.up()
+        done = subprocess.run(["ip", "netns", "exec", site.netns, sys.executable, "-c", CLIENT, ADDRESS, STRANGER,
+                               PEER, str(PORT), frame({"op": "ping", "from": PEER_MID}).hex()],
+                              capture_output=True, text=True, timeout=60)
+    finally:
+        site.down()
+    assert json.loads(done.stdout) == {"ok": True, "site": SITE, "machine_id": SITE_MID}
