@@ -38,7 +38,8 @@ install-engine: venv
 	PYTHONPATH=plugins/module_utils $(PY) -m cjc.cli.install --root $(ROOT) --local-machine-id $(LOCAL_MID)
 
 # pytest exits 5 when it collects nothing: that is not a failure of the suite.
-engine-tests: venv apt-deps
+# (apt-deps-pacemaker: tests/engine/test_pacemaker.py runs a real two-node cluster, about 2 min)
+engine-tests: venv apt-deps apt-deps-pacemaker
 	$(PY) -m pytest tests/engine $(PYTEST_ARGS); rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
 
 test: engine-tests
@@ -80,5 +81,14 @@ torture: venv apt-deps
 	$(PY) tests/reliability/torture.py -n $(or $(N),20)
 fuzz: venv apt-deps
 	$(PY) tests/reliability/fuzz.py -n $(or $(N),10000)
-bench: venv apt-deps
+bench: venv apt-deps apt-deps-pacemaker
 	$(PY) tests/reliability/benchtable.py
+
+# Pacemaker failover (issue 7, docs/pacemaker.md):
+#   make drill [TRIGGERS=kill_cjcpw,standby,kill_node,split_brain]   a lab of its own, every job's fate
+#   make bench-failover [RUNS=5] [TOKEN_MS=3000]                      median failover time per trigger
+.PHONY: drill bench-failover
+drill: venv apt-deps-pacemaker
+	$(PY) tests/failover/demo.py $(if $(TRIGGERS),--triggers $(TRIGGERS))
+bench-failover: venv apt-deps-pacemaker
+	$(PY) bench/failover_time.py --runs $(or $(RUNS),5) --token-ms $(or $(TOKEN_MS),3000)
