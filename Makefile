@@ -92,3 +92,23 @@ drill: venv apt-deps-pacemaker
 	$(PY) tests/failover/demo.py $(if $(TRIGGERS),--triggers $(TRIGGERS))
 bench-failover: venv apt-deps-pacemaker
 	$(PY) bench/failover_time.py --runs $(or $(RUNS),5) --token-ms $(or $(TOKEN_MS),3000)
+
+# The build order as users run it (issue 6, roles/cjc_cluster/README.md):
+#   make demo [KEEP=1] [DEMO_FAILOVER=auto|pacemaker|lab]   lab, site.yml, jobs, failover, report
+#   make role-tests    README variable tables = argument_specs; the drift_items filter
+#   make molecule      molecule test, scenario default (create, converge, idempotence, verify
+#                      with the drift test, destroy) on a namespace lab
+#   make bench-build   bench/build_time.py: full two-node build and idempotent re-run
+CJC_COLLECTIONS ?= /tmp/cjc-playbook-collections
+.PHONY: demo role-tests molecule bench-build collection-link
+collection-link:
+	@mkdir -p $(CJC_COLLECTIONS)/ansible_collections/cjc && ln -sfn $(CURDIR) $(CJC_COLLECTIONS)/ansible_collections/cjc/cluster
+demo: venv apt-deps apt-deps-pacemaker collection-link
+	$(PY) tests/demo/demo.py $(if $(filter 1,$(KEEP)),--keep)
+role-tests: venv
+	$(PY) -m pytest -p no:cacheprovider tests/roles $(PYTEST_ARGS)
+molecule: venv apt-deps collection-link
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH CJC_COLLECTIONS_PATH=$(CJC_COLLECTIONS) $(VENV)/bin/molecule test
+bench-build: venv apt-deps collection-link
+	$(PY) bench/build_time.py
+test: role-tests molecule
