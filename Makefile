@@ -81,7 +81,7 @@ torture: venv apt-deps
 	$(PY) tests/reliability/torture.py -n $(or $(N),20)
 fuzz: venv apt-deps
 	$(PY) tests/reliability/fuzz.py -n $(or $(N),10000)
-bench: venv apt-deps apt-deps-pacemaker
+bench: venv apt-deps apt-deps-pacemaker collection-link
 	$(PY) tests/reliability/benchtable.py
 
 # Pacemaker failover (issue 7, docs/pacemaker.md):
