@@ -2,14 +2,17 @@
 """Submit throughput: N jobs (default 2000) through the qsub command and through the engine API.
 
 Target (issue 3): >= 500 submits/s through the API. Each submit is its own durable
-transaction (fsynced before it returns). Run as root. Last line: the API figure.
+transaction (fsynced before it returns). Run as root. Last line: the API figure as a BENCH line (bench/benchlib.py).
 """
 
 import argparse
+import concurrent.futures
+import os
 import subprocess
 import time
 
 from _benchsite import BenchSite
+from benchlib import result
 
 from cjc.nqsapi import Caller, submit_job
 from cjc.store import open_store
@@ -18,6 +21,7 @@ from cjc.store import open_store
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--count", type=int, default=2000)
+    parser.add_argument("--parallel", type=int, default=os.cpu_count() or 2)
     args = parser.parse_args()
     with BenchSite() as site:
         site.start()  # submits wake a running daemon, as they would in production
@@ -26,18 +30,22 @@ def main():
         subprocess.run(site.command("/usr/bin/qmgr") + ["-c", "stop queue guibs_1"], env=site_env, check=True,
                        capture_output=True)
         started = time.monotonic()
-        for _ in range(args.count):
-            subprocess.run(qsub, input=b"true\n", env=site_env, check=True, capture_output=True)
+        # as many submitters at once as there are CPUs: a command's cost is mostly its interpreter start
+        with concurrent.futures.ThreadPoolExecutor(args.parallel) as pool:
+            list(pool.map(lambda _n: subprocess.run(qsub, input=b"true\n", env=site_env, check=True,
+                                                    capture_output=True), range(args.count)))
         command_rate = args.count / (time.monotonic() - started)
-        print("command: %d qsub runs in %.1f s: %.1f submits/s (one interpreter start each)"
-              % (args.count, args.count / command_rate, command_rate))
+        print("command: %d qsub runs (%d at a time) in %.1f s: %.1f submits/s"
+              % (args.count, args.parallel, args.count / command_rate, command_rate))
         with open_store(site.spool) as store:
             caller = Caller(0, "root")
             started = time.monotonic()
             for _ in range(args.count):
                 submit_job(store, caller, "true\n", "guibs_1")
             api_rate = args.count / (time.monotonic() - started)
-        print("api: %d submits in %.2f s: %.0f submits/s (target >= 500)" % (args.count, args.count / api_rate, api_rate))
+        print("api: %d submits in %.2f s: %.0f submits/s, each its own durable transaction"
+              % (args.count, args.count / api_rate, api_rate))
+    result("submit throughput (API)", api_rate, "submits/s", ">= 500", api_rate >= 500)
 
 
 if __name__ == "__main__":
