@@ -26,7 +26,6 @@ def node():
         remove_root(made.layout)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9: store_output unlinks the output files before COMMIT")
 def test_output_of_a_run_survives_a_crash_before_its_end_is_committed(node):
     fault = os.path.join(node.layout.root, "fault")
     node.env[FAULT_ENV] = fault

@@ -114,24 +114,32 @@ def _read_capped(path):
         return b""
 
 
-def take_output(spool, job_id):
-    """(stdout, stderr) of a run, read from its files, which are then removed."""
-    out_path, err_path = output_paths(spool, job_id)
-    data = (_read_capped(out_path), _read_capped(err_path))
-    for path in (out_path, err_path, script_path(spool, job_id)):
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
-    return data
+def run_files(spool, job_id):
+    """The files of one run: stdout, stderr, script."""
+    return output_paths(spool, job_id) + (script_path(spool, job_id),)
 
 
 def store_output(db, spool, job, exit_status, ended, how):
-    """Move a run's output into the tracker (``outputs`` row of run ``job['runs']``)."""
-    stdout, stderr = take_output(spool, job["id"])
+    """Copy a run's output into the tracker (``outputs`` row of run ``job['runs']``).
+
+    The files stay: the caller removes them with :func:`remove_run_files` only after
+    the transaction has committed, so a crash before the COMMIT loses nothing.
+    """
+    out_path, err_path = output_paths(spool, job["id"])
     db.execute("INSERT OR REPLACE INTO outputs (job_id, run, stdout, stderr, exit_status, started, ended, how) "
                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-               (job["id"], job["runs"], stdout, stderr, exit_status, job["started"], ended, how))
+               (job["id"], job["runs"], _read_capped(out_path), _read_capped(err_path), exit_status,
+                job["started"], ended, how))
+
+
+def remove_run_files(spool, job_ids):
+    """Remove the output and script files of runs whose end has been committed."""
+    for job_id in job_ids:
+        for path in run_files(spool, job_id):
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
 
 
 def describe_status(status):

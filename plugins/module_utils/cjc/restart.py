@@ -25,7 +25,7 @@ import collections
 import os
 import time
 
-from .jobrun import OUTPUT_DIR, store_output
+from .jobrun import OUTPUT_DIR, SCRIPT_DIR, remove_run_files, store_output
 from .store import DELETED, MIGRATED, QUEUED, RUNNING
 
 Outcome = collections.namedtuple("Outcome", "requeued deleted migrated stopped_queues")
@@ -69,6 +69,7 @@ def recover(store, spool, migrate=None, log=None):
         jobs = db.execute("SELECT id, queue, restart, runs, started, delete_reason FROM jobs WHERE state = ?",
                           (RUNNING,)).fetchall()
         if not jobs:
+            _remove_run_files_present(spool, present)
             return Outcome(0, 0, 0, [])
         reachable = {}
         updates, events, outputs = [], [], []
@@ -122,6 +123,9 @@ def recover(store, spool, migrate=None, log=None):
         db.executemany("INSERT INTO events (job_id, at, state, message) VALUES (?, ?, ?, ?)", events)
         for name in sorted(stopped):
             db.execute("UPDATE queues SET started = 0 WHERE name = ?", (name,))
+    # only now that the outputs are committed: remove the files of the interrupted runs,
+    # and any left by a crash between an earlier commit and its clean-up
+    _remove_run_files_present(spool, present)
     outcome = Outcome(counts["requeue"], counts["delete"], counts["migrate"], sorted(stopped))
     if log:
         log.info("restart rules applied to %d interrupted job(s): %d re-queued, %d deleted, %d migrated%s"
@@ -137,3 +141,15 @@ def _reachable(db, queues, destination, can_migrate_remote):
         return can_migrate_remote
     target = queues.get(destination)
     return bool(target and target["enabled"])
+
+
+def _remove_run_files_present(spool, present):
+    """Remove every run file found at start: nothing runs while the rules apply, and the
+    output of each interrupted run is in the database by now."""
+    ids = {int(entry.split(".", 1)[0]) for entry in present if entry.split(".", 1)[0].isdigit()}
+    try:
+        ids.update(int(entry.split(".", 1)[0]) for entry in os.listdir(os.path.join(spool, SCRIPT_DIR))
+                   if entry.split(".", 1)[0].isdigit())
+    except FileNotFoundError:
+        pass
+    remove_run_files(spool, sorted(ids))

@@ -38,7 +38,7 @@ import time
 from .. import runstate, wire
 from ..daemonlog import DaemonLog, endpoint
 from ..errors import CjcError
-from ..jobrun import JobStartError, describe_status, spawn_job, store_output
+from ..jobrun import JobStartError, describe_status, remove_run_files, spawn_job, store_output
 from ..layout import layout_from
 from ..netproto import remote_call
 from ..nqsapi import Caller, serve_request
@@ -268,6 +268,7 @@ class NqsDaemon:
 
     def _record_ends(self, ended):
         now = time.time()
+        finished = []
         with self.store.transaction() as db:
             for job_id, status in ended:
                 job = db.execute("SELECT id, runs, started, delete_reason FROM jobs WHERE id = ?",
@@ -286,6 +287,8 @@ class NqsDaemon:
                 db.execute("UPDATE jobs SET state = ?, ended = ?, exit_status = ?, pid = NULL, reason = ? "
                            "WHERE id = ?", (state, now, code, reason, job_id))
                 add_event(db, job_id, state, reason or "ended: %s" % words, now)
+                finished.append(job_id)
+        remove_run_files(self.site.spool, finished)  # after the COMMIT: a crash before it loses nothing
 
     def _signal_jobs(self, sig):
         for pid in list(self.children):
@@ -399,6 +402,7 @@ class NqsDaemon:
                            (EXITED, time.time(), why, job["id"]))
                 add_event(db, job["id"], EXITED, "could not start: %s" % why)
                 self.log.warning("request %d could not start: %s" % (job["id"], why))
+        remove_run_files(self.site.spool, [job["id"] for job, _why in failed])
 
     def _spawn(self, job):
         """Start one job (in a spawner thread: the fork/exec latencies of a batch overlap)."""
