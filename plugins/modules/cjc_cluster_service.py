@@ -23,7 +23,7 @@ description:
     restarted); after a change it waits until every member is Started on one node. I(state=absent) stops the
     group, waits, then deletes only its own group and constraints. Options (I(options)) - C(migration_threshold),
     C(failure_timeout), C(resource_stickiness), C(ip_nic), C(filesystem) (C(device), C(directory), C(fstype),
-    C(options): an C(ocf:heartbeat:Filesystem) member C(<service_name>-fs) before the site), C(wait) (seconds,
+    C(options) - an C(ocf:heartbeat:Filesystem) member C(<service_name>-fs) before the site), C(wait) (seconds,
     default 120, 0 = do not wait). See docs/pacemaker.md.
   - C(serviceguard), C(clusterpro), C(clusterpro_windows), C(suncluster), C(suncluster22) and C(msfc) write the
     guide's scripts and configuration (chapters 3 to 6) into I(config_dir), rendered from the request, only where
