@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """TEST DOUBLE of Sun Cluster's ``pmfadm`` (process monitor facility) -- not the product.
 
 It only records its arguments and runs or stops the command, so the generated
@@ -69,4 +68,5 @@ def main(argv):
     return 2
 
 
-sys.exit(main(sys.argv[1:]))
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -178,6 +178,12 @@ def _insert_point(lines, site, kind):
     return len(lines)
 
 
+def _index(name, value):
+    if isinstance(value, bool) or not str(value).isdigit() or int(value) > 255:
+        raise ConfigError("option %s=%r is not valid: a service index from 0 to 255" % (name, value))
+    return int(value)
+
+
 class ServiceguardBackend(RenderedBackend):
     cli = "cmapplyconf"
     OWN_MODES = False  # the control script is the package's: its mode stays the operator's
@@ -185,7 +191,7 @@ class ServiceguardBackend(RenderedBackend):
         "monitored": (opt_bool, True),
         "portkeeper": (opt_bool, False),
         "control_file": (opt_abspath, None),
-        "service_index": (lambda name, value: _index(name, value), None),
+        "service_index": (_index, None),
         "service_restart": (opt_match(r"^(|-R|-r [0-9]{1,4})$", 'use "" (no restart), "-r <count>" or "-R"'), ""),
         "package_config": (opt_abspath, None),
     }
@@ -225,9 +231,3 @@ class ServiceguardBackend(RenderedBackend):
     def resources(self, request, current):
         return {"package_service": request.service_name if current["options"]["monitored"] else None,
                 "control_file": self.control_file(request, current["options"])}
-
-
-def _index(name, value):
-    if isinstance(value, bool) or not str(value).isdigit() or int(value) > 255:
-        raise ConfigError("option %s=%r is not valid: a service index from 0 to 255" % (name, value))
-    return int(value)

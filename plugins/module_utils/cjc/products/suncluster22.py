@@ -6,13 +6,13 @@ What it writes into ``config_dir``: ``start.sh`` and ``stop.sh``, the guide's
 
 Fixes of the guide's samples (each also in docs/products.md):
 
-1. ``ServStatus=‘pmfadm -q JobService ‘``: typographic quotes instead of backquotes, and
+1. ``ServStatus=<quote>pmfadm -q JobService <quote>`` with typographic quotes (U+2018) for backquotes;
    even with backquotes it captures pmfadm's (empty) output, not its exit status.
    Fixed: ``pmfadm -q <tag>`` then ``ServStatus=$?``.
 2. ``if [$ServStatus -ne 0 ]`` / ``if [$PmfStat -ne 0 ]``: no space after ``[`` (runs a
    command named ``[1``). Fixed: ``if [ "$ServStatus" -ne 0 ]``.
-3. ``pmfadm -s JobService /usr/lib/nqs/cluster/cjcpw –stop $JobSiteName``: ``pmfadm -s``
-   takes a tag and a signal, not a command, and ``–stop`` is an en dash. Fixed:
+3. ``pmfadm -s JobService /usr/lib/nqs/cluster/cjcpw <en dash>stop $JobSiteName``: ``pmfadm -s``
+   takes a tag and a signal, not a command, and the dash of ``-stop`` is an en dash (U+2013). Fixed:
    ``pmfadm -s <tag>`` (PMF stops watching, so cjcpw's exit is not restarted), then
    ``/usr/lib/nqs/cluster/cjcpw -stop "$JobSiteName"`` with its own status check.
 4. The ``:`` lines are the guide's "more of your script here" marks; left out.
