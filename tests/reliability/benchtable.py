@@ -69,6 +69,7 @@ def run_script(path, timeout, python=sys.executable, log=None):
         row["output"] = done.stdout
         if log:
             log.write("### %s (exit %d)\n%s%s\n" % (name, done.returncode, done.stdout, done.stderr))
+            log.flush()
         try:
             row.update(parse_result(done.stdout))
         except ValueError as err:
@@ -125,7 +126,8 @@ def main(argv=None):
         for path in scripts:
             print("bench: running %s ..." % os.path.basename(path), flush=True)
             row = run_script(path, args.timeout, log=log)
-            print("bench: %s: %s (%.0f s)" % (row["script"], row["status"], row["seconds"]), flush=True)
+            print("bench: %s: %s (%.0f s)%s" % (row["script"], row["status"], row["seconds"],
+                                                ": " + row["error"] if "error" in row else ""), flush=True)
             rows.append(row)
     print()
     print(table(rows))
