@@ -44,8 +44,6 @@ except OSError as err:
 """
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9: 64 idle connections from any address (even an unknown one) "
-                                       "lock registered machines out of netdaemon (MAX_CONNECTIONS)")
 def test_idle_connections_of_a_stranger_do_not_lock_out_a_registered_machine():
     import json
     import subprocess

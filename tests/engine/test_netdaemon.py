@@ -23,7 +23,8 @@ def pair():
         b.start_daemon("logdaemon")
         for node in (a, b):
             node.daemon = node.start()
-        assert b.qmgr("add mid 100 node_a 127.0.0.1 %d" % a.port, "add map 100 cjct1 cjct2").returncode == 0
+        assert b.qmgr("add mid 100 node_a 127.0.0.1 %d" % a.port, "add map 100 cjct1 cjct2",
+                      "add mid 300 node_c 127.0.0.5 607").returncode == 0
         assert a.qmgr("add mid 200 node_b 127.0.0.2 %d" % b.port,
                       "create pipe_queue to_b destination=guibs_1@node_b").returncode == 0
         yield a, b
@@ -85,7 +86,8 @@ def test_unmapped_user_is_refused(pair):
     (struct.pack(">I", 2) + b"[]", "127.0.0.1", "frame does not hold a JSON object"),
     (frame({"op": "ping", "from": 999}), "127.0.0.1", "machine ID 999 is not known"),
     (frame({"op": "ping"}), "127.0.0.1", "no sender machine ID"),
-    (frame({"op": "ping", "from": 100}), "127.0.0.3", "machine ID 100 must connect from 127.0.0.1, not from 127.0.0.3"),
+    (frame({"op": "ping", "from": 100}), "127.0.0.3", "127.0.0.3 is not the address of a machine known to site"),
+    (frame({"op": "ping", "from": 300}), "127.0.0.1", "machine ID 300 must connect from 127.0.0.5, not from 127.0.0.1"),
     (frame({"op": "rm -rf", "from": 100}), "127.0.0.1", "unknown operation"),
     (frame({"op": "submit", "from": 100, "user": "cjct1", "queue": "nosuch", "script": "x"}), "127.0.0.1",
      "no such queue: nosuch"),
@@ -147,3 +149,21 @@ def test_remote_migration_destination_takes_interrupted_jobs(pair):
     remote = b.wait_state(int(job["reason"].rsplit(" ", 1)[1]), "RUNNING", seconds=10)
     assert (remote["owner"], remote["queue"]) == ("cjct2", "guibs_1")
     assert a.tracker(job_id)["outputs"][0]["stdout"] == "run on %s\n" % a.site.name
+
+
+def test_idle_connections_of_strangers_and_a_greedy_peer_do_not_lock_out_others(pair):
+    _a, b = pair
+    idle = []
+    try:
+        for source in ["127.0.0.7"] * 70 + ["127.0.0.1"] * 16:
+            sock = socket.create_connection(("127.0.0.2", b.port), timeout=10, source_address=(source, 0))
+            idle.append(sock)
+        stranger = wire.recv_message(idle[0])
+        assert stranger == {"ok": False, "error": "127.0.0.7 is not the address of a machine known to site %s"
+                            % b.site.name}
+        assert raw(b, frame({"op": "ping", "from": 300}), source="127.0.0.5")["ok"] is True
+        greedy = raw(b, frame({"op": "ping", "from": 100}))
+        assert greedy == {"ok": False, "error": "16 connections from 127.0.0.1 are open already"}
+    finally:
+        for sock in idle:
+            sock.close()

@@ -3,10 +3,11 @@
 ``netdaemon --root ROOT --site local|DB-PATH``
 
 Listens on the site's ``ipaddress`` and NQS port (``nqs_port``, default 607) and
-serves remote submit/status between machine IDs (:mod:`..netproto`). One request
-frame per connection, length-limited; a frame that is oversize, malformed, too
-slow, from an unknown machine or an unmapped user is refused, logged, and the
-connection closed -- the daemon keeps serving. It exits when told (SIGTERM) or
+serves remote submit/status between machine IDs (:mod:`..netproto`). A connection
+from an address no known machine has, or beyond 16 open ones per address, is refused
+as it is accepted. One request frame per connection, length-limited; a frame that
+is oversize, malformed, too slow (5 s), from an unknown machine or an unmapped user
+is refused, logged, and the connection closed -- the daemon keeps serving. It exits when told (SIGTERM) or
 when its parent nqsdaemon is gone.
 """
 
@@ -30,6 +31,7 @@ NAME = "netdaemon"
 TICK = 1.0
 CONNECTION_TIMEOUT = 5.0
 MAX_CONNECTIONS = 64
+MAX_PER_ADDRESS = 16
 
 
 class _Connection:
@@ -97,14 +99,35 @@ class NetDaemon:
             except OSError as err:
                 self.log.warning("accept failed: %s" % err)
                 return
-            if len(self.connections) >= MAX_CONNECTIONS:
-                self.log.warning("refused connection from %s: %d connections open" % (peer[0], MAX_CONNECTIONS))
+            why = self._refusal(peer[0])
+            if why:
+                # refused at once, so that idle connections of strangers (or one greedy peer)
+                # can never use up the connection slots of the registered machines
+                self.log.warning("refused connection from %s port %d: %s" % (peer[0], peer[1], why))
+                try:
+                    sock.settimeout(0.5)
+                    sock.sendall(wire.encode({"ok": False, "error": why}))
+                except OSError:
+                    pass
                 sock.close()
                 continue
             sock.setblocking(False)
             conn = _Connection(sock, peer)
             self.connections[sock.fileno()] = conn
             self.selector.register(sock, selectors.EVENT_READ, conn)
+
+    def _refusal(self, address):
+        """Why a new connection from ``address`` is refused before reading it, or None."""
+        with self.store.snapshot() as db:
+            known = db.execute("SELECT 1 FROM machines WHERE address = ? LIMIT 1", (address,)).fetchone()
+        if known is None:
+            return "%s is not the address of a machine known to site %s" % (address, self.site.name)
+        mine = sum(1 for conn in self.connections.values() if conn.peer[0] == address)
+        if mine >= MAX_PER_ADDRESS:
+            return "%d connections from %s are open already" % (mine, address)
+        if len(self.connections) >= MAX_CONNECTIONS:
+            return "%d connections are open already" % MAX_CONNECTIONS
+        return None
 
     def _read(self, conn):
         try:
