@@ -215,7 +215,6 @@ def test_submit_refuses_what_would_crash_nqsdaemon_at_dispatch(rig, field, value
     assert rig.snapshot() == before
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9: daemon.conf diagnostics are computed and dropped (never reported)")
 def test_a_bad_daemon_conf_value_is_reported_in_the_site_log(rig):
     conf = os.path.join(rig.db, "nqs", "daemon.conf")
     with open(conf) as handle:

@@ -24,9 +24,15 @@ class Refused(CjcError):
     """A request this site will not serve; the text goes back to the peer and into the log."""
 
 
-def listen_address(site):
-    """(address, port) the site's netdaemon listens on (daemon.conf ``ipaddress``/``nqs_port``)."""
-    settings, _diagnostics = load_daemon_conf(site.daemon_conf, SITE)
+def listen_address(site, report=None):
+    """(address, port) the site's netdaemon listens on (daemon.conf ``ipaddress``/``nqs_port``).
+
+    ``report(text)`` is told every problem of the file (a bad value is reported, then ignored).
+    """
+    settings, diagnostics = load_daemon_conf(site.daemon_conf, SITE)
+    for diagnostic in diagnostics:
+        if report is not None:
+            report(str(diagnostic))
     address = settings.get("ipaddress") or site.address or "0.0.0.0"
     return address, int(settings.get("nqs_port", NQS_PORT_DEFAULT))
 

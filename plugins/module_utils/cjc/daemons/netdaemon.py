@@ -53,7 +53,7 @@ class NetDaemon:
 
     def start(self):
         self.store = open_store(self.site.spool)
-        address, port = listen_address(self.site)
+        address, port = listen_address(self.site, report=self.log.warning)
         try:
             self.listener = obtain_listener(address, port)
         except OSError as err:
