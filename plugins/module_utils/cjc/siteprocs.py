@@ -21,17 +21,42 @@ def _environ(process):
         return None
 
 
-def site_processes(spool, jobs_only=False):
-    """[psutil.Process] whose environment has ``CJC_SITE_SPOOL=<spool>`` (not this process).
+# Inode of the machine's initial network namespace: PROC_NET_INIT_INO of the kernel
+# (include/linux/proc_ns.h), used when PID 1's namespace cannot be read.
+_INIT_NET_INO = 0xEFFFFFF9
 
+
+def _net_namespace(pid):
+    """Inode of the network namespace of ``pid`` ("self" for this process), or None."""
+    try:
+        return os.stat("/proc/%s/ns/net" % pid).st_ino
+    except OSError:
+        return None
+
+
+def site_processes(spool, jobs_only=False):
+    """[psutil.Process] whose environment has ``CJC_SITE_SPOOL=<spool>`` (not this process),
+    in this process's network namespace.
+
+    A site serves on its node's addresses, so its daemons and jobs share the node's
+    network namespace; processes of the same spool path in another network namespace
+    are another node's (lab nodes on one machine share one process table, and every
+    node mounts the shared disk at the same path) and are never this node's to end.
+    From the machine's initial network namespace (PID 1's: a real node, or tests and
+    tools looking at lab nodes from the host) every namespace is seen.
     ``jobs_only``: only job processes and their descendants (``QSUB_REQID`` set).
     Zombies are left out: they hold nothing and cannot be killed.
     """
     import psutil
     found = []
     me = os.getpid()
+    here = _net_namespace("self")
+    if here is not None and here in (_net_namespace(1), _INIT_NET_INO):
+        here = None  # the machine's own view: every namespace
     for process in psutil.process_iter():
         if process.pid == me:
+            continue
+        if here is not None and _net_namespace(process.pid) != here:
             continue
         environ = _environ(process)
         if not environ or environ.get(SPOOL_ENV) != spool:
