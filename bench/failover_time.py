@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Failover time of a cjc site on the lab's real two-node Pacemaker cluster (issue 7).
 
 For each trigger -- ``kill_cjcpw`` (SIGKILL of the site's cjcpw on the active node),
@@ -80,7 +79,7 @@ def breakdown(lab, res, service):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--triggers", default="kill_cjcpw,standby,kill_node")
     parser.add_argument("--token-ms", type=int, default=3000, help="corosync token (lab default 3000)")

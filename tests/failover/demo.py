@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """A real Pacemaker failover with jobs in flight, on a lab of its own (for ``make demo``).
 
     python3 tests/failover/demo.py [--triggers kill_cjcpw,standby,kill_node,split_brain]

@@ -442,7 +442,7 @@ class SiteAgent:
         timings = self.timings()
         try:
             done = subprocess.run([self.command(CJCPW), "-stop", self.site_name], env=self._env(),
-                                  stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                  stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False,
                                   timeout=timings.total_stop_seconds + 20)
             if done.returncode != 0:
                 _log("cjcpw -stop %s: rc=%d %s" % (self.site_name, done.returncode,

@@ -120,8 +120,8 @@ def wanted_group(request, timings=DEFAULT_TIMINGS):
     _meta(group, request.service_name, [("resource-stickiness", options.get("resource_stickiness"))])
     if request.address:
         ip_id = "%s-ip" % request.service_name
-        primitive = ET.SubElement(group, "primitive", id=ip_id, **{"class": "ocf", "provider": "heartbeat",
-                                                                    "type": "IPaddr2"})
+        primitive = ET.SubElement(group, "primitive", id=ip_id,
+                                  **{"class": "ocf", "provider": "heartbeat", "type": "IPaddr2"})
         address, _, prefix = request.address.partition("/")
         _nvpairs(primitive, ip_id, [("ip", address)] + ([("cidr_netmask", prefix)] if prefix else [])
                  + ([("nic", options["ip_nic"])] if options.get("ip_nic") else []))
@@ -130,16 +130,16 @@ def wanted_group(request, timings=DEFAULT_TIMINGS):
     fs = options.get("filesystem")
     if fs:
         fs_id = "%s-fs" % request.service_name
-        primitive = ET.SubElement(group, "primitive", id=fs_id, **{"class": "ocf", "provider": "heartbeat",
-                                                                    "type": "Filesystem"})
+        primitive = ET.SubElement(group, "primitive", id=fs_id,
+                                  **{"class": "ocf", "provider": "heartbeat", "type": "Filesystem"})
         _nvpairs(primitive, fs_id, [(k, fs[k]) for k in FS_KEYS if fs.get(k)])
         ops = ET.SubElement(primitive, "operations")
         _op(ops, fs_id, "monitor", max(request.monitor_interval, 20), 40)
         _op(ops, fs_id, "start", 0, 60)
         _op(ops, fs_id, "stop", 0, 60)
     site_id = "%s-site" % request.service_name
-    primitive = ET.SubElement(group, "primitive", id=site_id, **{"class": "ocf", "provider": "cjc",
-                                                                  "type": "cjcsite"})
+    primitive = ET.SubElement(group, "primitive", id=site_id,
+                              **{"class": "ocf", "provider": "cjc", "type": "cjcsite"})
     _nvpairs(primitive, site_id, [("site", request.site), ("db_path", request.db_path), ("root", request.root)])
     _meta(primitive, site_id, [("migration-threshold", options.get("migration_threshold")),
                                ("failure-timeout", options.get("failure_timeout"))])
@@ -387,7 +387,6 @@ class PacemakerBackend:
                 continue
             rc, out, err = run(action["argv"], ENV)
             if rc != 0:
-                raise CommandError("%s failed (rc=%d): %s" % (" ".join(action["argv"][:4]), rc,
-                                                               (err or out).strip()),
+                raise CommandError("%s failed (rc=%d): %s" % (" ".join(action["argv"][:4]), rc, (err or out).strip()),
                                    argv=action["argv"], rc=rc, stdout=out, stderr=err)
         return node
