@@ -18,8 +18,8 @@ def _body(argv):
                         help="change nothing; list the paths a real run would change")
     args = parser.parse_args(argv)
     changed = install_engine(layout_of(args), args.python, args.local_machine_id, check=args.check)
-    print("%s: %d path(s) %s under %s" % (PROG, len(changed), "would change" if args.check else "changed",
-                                           layout_of(args).root))
+    verb = "would change" if args.check else "changed"
+    print("%s: %d path(s) %s under %s" % (PROG, len(changed), verb, layout_of(args).root))
     for path in changed:
         print("  " + path)
     return 0
