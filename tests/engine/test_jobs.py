@@ -9,7 +9,7 @@ import time
 import psutil
 import pytest
 
-from cjc.daemonlog import DaemonLog
+from cjc.daemonlog import DaemonLog, endpoint
 
 from jobsite import GID, USERS, Node, make_root, make_users, remove_root, remove_users, wait_until
 
@@ -175,6 +175,18 @@ def test_qdel_deletes_queued_and_signals_running_jobs(site):
     job = site.wait_state(running, "DELETED")
     assert job["exit_status"] == 128 + signal.SIGTERM
     assert output(site, running)["stdout"] == "started\n"
+
+
+def test_a_silent_local_client_holds_up_neither_dispatch_nor_other_users(site):
+    silent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    silent.connect(endpoint(site.spool, "nqs"))  # connects and never sends a request
+    try:
+        job_id = site.qsub("echo ok\n", "-q", "guibs_1")
+        assert site.wait_state(job_id, "EXITED", seconds=1.5)
+        done = site.run(QSTAT, user="cjct1")
+        assert done.returncode == 0 and done.stdout.startswith("guilb_def@")
+    finally:
+        silent.close()
 
 
 def test_non_root_commands_need_the_daemon(node, users):

@@ -33,6 +33,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 
 from .. import runstate, wire
@@ -41,7 +42,8 @@ from ..errors import CjcError
 from ..jobrun import JobStartError, describe_status, remove_run_files, spawn_job, store_output
 from ..layout import layout_from
 from ..netproto import remote_call
-from ..nqsapi import Caller, serve_request
+from ..nqsapi import Caller, poke, serve_request
+from ..nqsclient import WRITES
 from ..ownership import OWNER_FD_ENV
 from ..restart import recover
 from ..siteprocs import end_processes, site_processes
@@ -146,10 +148,11 @@ class NqsDaemon:
             raise CjcError("cannot bind the local sockets of site %s (%s): is another nqsdaemon of it running "
                            "in this network namespace?" % (self.site.name, err))
         self.requests.listen(64)
-        self.requests.setblocking(False)
         self.wake.setblocking(False)
-        self.selector.register(self.requests, selectors.EVENT_READ, "request")
         self.selector.register(self.wake, selectors.EVENT_READ, "wake")
+        # Users' requests are answered by a thread with its own database connection: a slow
+        # or silent client delays only other users' commands, never dispatch or reaping.
+        threading.Thread(target=self._serve_local_forever, name="local-requests", daemon=True).start()
 
     def _install_signals(self):
         read_end, write_end = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -221,24 +224,30 @@ class NqsDaemon:
                         pass
                 except BlockingIOError:
                     pass
-            elif key.data == "request":
-                self._serve_local()
 
-    def _serve_local(self):
-        """Answer the local requests waiting (qsub/qstat/qdel/qmgr of non-root users)."""
-        for _ in range(64):
+    def _serve_local_forever(self):
+        """Answer the requests of non-root users' qsub/qstat/qdel/qmgr, one at a time."""
+        store = open_store(self.site.spool)
+        while True:
             try:
                 conn, _addr = self.requests.accept()
-            except BlockingIOError:
-                return
+            except OSError as err:
+                self.log.warning("local request socket: %s" % err)
+                time.sleep(0.1)
+                continue
             try:
                 conn.settimeout(2.0)
                 _pid, uid, _gid = _PEERCRED.unpack(
                     conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size))
                 request = wire.recv_message(conn)
-                wire.send_message(conn, serve_request(self.store, Caller.of_uid(uid), request))
+                reply = serve_request(store, Caller.of_uid(uid), request)
+                wire.send_message(conn, reply)
+                if reply.get("ok") and request.get("op") in WRITES:
+                    poke(self.site.spool)  # new work for the main loop
             except (OSError, wire.FrameError) as err:
                 self.log.warning("local request refused: %s" % err)
+            except Exception as err:  # a bug must not silence every user's commands
+                self.log.error("local request failed: %r" % (err,))
             finally:
                 conn.close()
 
