@@ -122,7 +122,7 @@ def main(argv=None):
         if pacemaker:
             pacemaker_failover(lab, lab.site_fqdn, inventory, report, logdir)
         else:
-            lab_failover(lab, lab.site_fqdn, lab.config.shared_path + "/jobdb", report)
+            lab_failover(lab, lab.site_fqdn, "%s/jobdb-%s" % (lab.config.shared_path, lab.config.name), report)
         report["times"].append(("failover drill", time.monotonic() - t0, None))
         say("site.yml again: nothing to change")
         second = playbook.run_playbook(inventory, "site.yml", *product, log=os.path.join(logdir, "site-2.log"))
@@ -148,8 +148,8 @@ def print_report(lab, report, total):
     print("cjc.cluster demo report")
     print("=" * 72)
     print("nodes      : %s (active), %s (standby)" % (lab.node_names[0], ", ".join(lab.node_names[1:])))
-    print("site       : %s = %s, DB %s/jobdb (shared disk), machine ID 200"
-          % (lab.site_fqdn, lab.site_address, lab.config.shared_path))
+    print("site       : %s = %s, DB %s/jobdb-%s (shared disk), machine ID 200"
+          % (lab.site_fqdn, lab.site_address, lab.config.shared_path, lab.config.name))
     if "failover" in report:
         print("failover   : %s" % report["failover"])
         print("owner      : before %s -> after %s" % (report.get("owner_before"), report.get("owner_after")))
