@@ -45,6 +45,7 @@ from .errors import CommandError, SiteError
 from .fileio import fsync_dir
 from .mksite import make_site, parse_machine_id, plan_mksite, register_link
 from .netnames import link_name, local_addresses, resolve_site_address
+from .ownership import OWNER_RECORD
 from .sites import (CJCPW_RECORD, Registry, check_db_path_syntax, cluster_site, local_site,
                     read_siteinfo, registry_links)
 
@@ -93,6 +94,12 @@ def _site_of(layout, request):
     return site or cluster_site(db_path)
 
 
+def owner_pid(site):
+    """The live owner of the site on this node: the ownership record (cjcpw, monitored or
+    detached ``-c``), else the cjcpw record; None when nobody owns it here."""
+    return runstate.live_pid(site.record_path(OWNER_RECORD)) or site.cjcpw_pid()
+
+
 def _state_view(layout, site):
     """The part of a site's state that ``diff`` shows."""
     view = collections.OrderedDict()
@@ -100,7 +107,7 @@ def _state_view(layout, site):
         view["link"] = site.link
         view["db"] = "present" if read_siteinfo(site.spool) else "absent"
     view["daemons"] = "running" if site.daemon_pid() else "SHUT"
-    view["cjcpw"] = "ON" if site.cjcpw_pid() else "OFF"
+    view["cjcpw"] = "ON" if owner_pid(site) else "OFF"
     try:
         view["maintenance"] = "ON" if maintenance_on(layout) else "OFF"
     except SiteError:
@@ -189,7 +196,7 @@ def _link_action(layout, address, db_path, actions, after, warnings):
         raise SiteError("%s exists and is not a link; move it away so the site can be registered" % link)
     if current is not None:
         other = cluster_site(current, link=link, address=address)
-        if other.daemon_pid() or other.cjcpw_pid():
+        if other.daemon_pid() or owner_pid(other):
             raise SiteError("%s -> %s belongs to a site running on this node (%s); stop it before "
                             "re-pointing the link to %s" % (link, current, other.name, db_path))
         warnings.append("%s pointed to %s; re-pointed to %s" % (link, current, db_path))
@@ -234,7 +241,7 @@ def _plan_absent(layout, request, site, actions, warnings, after):
              if os.path.normpath(target) == db_path]
     info = read_siteinfo(site.spool)
     if links or (request.purge_db and info is not None):
-        pid = site.daemon_pid() or site.cjcpw_pid()
+        pid = site.daemon_pid() or owner_pid(site)
         if pid:
             raise SiteError("site %s is running on this node (pid %d); stop it first (state=stopped)"
                             % (site.name, pid))
@@ -253,8 +260,9 @@ def _plan_absent(layout, request, site, actions, warnings, after):
     if info.get("name") != request.name:
         raise SiteError("refusing to purge %s: it holds the DB of site %s, not %s"
                         % (db_path, info.get("name"), request.name))
-    record = runstate.read_record(site.record_path(CJCPW_RECORD))
-    if record and record.get("host") != runstate.this_host():
+    record = (runstate.read_record(site.record_path(OWNER_RECORD))
+              or runstate.read_record(site.record_path(CJCPW_RECORD)))
+    if record and record.get("host") != runstate.this_host() and record.get("pid") is not None:
         raise SiteError("refusing to purge %s: its cjcpw record names host %s (pid %s); stop the site "
                         "there first, or delete %s if that host is gone"
                         % (db_path, record.get("host"), record.get("pid"), site.record_path(CJCPW_RECORD)))
@@ -278,6 +286,11 @@ def _plan_run(layout, request, site, before, actions, after):
         if not site.is_local and not before.get("link"):
             raise SiteError("site %s (%s) is not registered on this node; make or register it first "
                             "(state=present)" % (request.name, site.db_path))
+        if not site.is_local and not maintenance and before["cjcpw"] == "ON":
+            # cjcpw -c would refuse a second owner; say what is wrong instead
+            raise SiteError("site %s: its cjcpw (pid %d) owns the site on this node but the daemons are not "
+                            "running (see %s/log); stop it (state=stopped) and start it again"
+                            % (request.name, owner_pid(site) or 0, site.spool))
         after["daemons"] = "running"
     else:
         supervised = before["cjcpw"] == "ON" and not maintenance
@@ -361,8 +374,9 @@ def site_facts(layout, request):
     """What ``cjc_site`` returns: the site's identity, its link and its cjcls row."""
     from .cli.cjcls import format_table  # the documented table form of §2.5.3
     site = _site_of(layout, request)
-    daemon_pid, cjcpw_pid = site.daemon_pid(), site.cjcpw_pid()
-    record = runstate.read_record(site.record_path(CJCPW_RECORD))
+    daemon_pid, cjcpw_pid = site.daemon_pid(), owner_pid(site)
+    record = (runstate.read_record(site.record_path(OWNER_RECORD))
+              or runstate.read_record(site.record_path(CJCPW_RECORD)))
     daemons = {}
     if os.path.isdir(site.run_dir):
         for entry in sorted(os.listdir(site.run_dir)):
