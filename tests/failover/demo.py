@@ -1,7 +1,7 @@
 """A real Pacemaker failover with jobs in flight, on a lab of its own (for ``make demo``).
 
     python3 tests/failover/demo.py [--triggers kill_cjcpw,standby,kill_node,split_brain]
-                                   [--name cjcdemo] [--keep]
+                                   [--name cjcdrill] [--keep]
 
 Brings up the two-node lab with Corosync + Pacemaker (tests/lab), installs the engine on
 both nodes, makes the site on node1, registers it with Pacemaker through the engine of
@@ -43,7 +43,7 @@ def run_demo(lab, triggers=DEFAULT_TRIGGERS, out=print):
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Pacemaker failover demo with jobs in flight")
     parser.add_argument("--triggers", default=",".join(DEFAULT_TRIGGERS))
-    parser.add_argument("--name", default="cjcdemo")
+    parser.add_argument("--name", default="cjcdrill")
     parser.add_argument("--keep", action="store_true", help="leave the lab up (tests/lab/cjclab --name NAME down)")
     args = parser.parse_args(argv)
     lab = Lab(LabConfig(name=args.name, connection="local"))
