@@ -218,7 +218,12 @@ class Torture:
         return {int(line.split()[0]): line.split()[1] for line in out.decode().splitlines() if line.strip()}
 
     def leftovers(self):
-        return site_processes(self.spool)
+        # Only processes of this lab's nodes: site_processes() matches the spool path in the
+        # environment of every host process, and another lab may use the same node-side path.
+        mine = set()
+        for node in self.nodes:
+            mine.update(self.lab.pids(node))
+        return [p for p in site_processes(self.spool) if p.pid in mine]
 
     def wait_old_gone(self, seconds=40):
         if self.cjcpw is not None:
@@ -463,6 +468,12 @@ class Torture:
         return s
 
 
+def shared_path():
+    """The disk's path on the nodes: our own, so that no engine stop of another lab (same host, no
+    PID namespace: processes are found by the spool path in their environment) touches ours."""
+    return "/mnt/cjctort%d" % os.getpid()
+
+
 def failed(summary):
     return any(summary[k] for k in ("corrupt", "lost", "double-run", "orphans"))
 
@@ -476,7 +487,7 @@ def main(argv=None):
     from lab import Lab, LabConfig
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     print("torture: %d trial(s), seed %d" % (args.trials, seed), flush=True)
-    lab = Lab(LabConfig(name="tort%d" % os.getpid())).up()
+    lab = Lab(LabConfig(name="tort%d" % os.getpid(), shared_path=shared_path())).up()
     try:
         torture = Torture(lab, seed=seed, out=lambda text: print(text, flush=True))
         try:
