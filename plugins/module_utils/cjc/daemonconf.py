@@ -68,3 +68,25 @@ def load_daemon_conf(path, scope):
         except ConfigError as err:
             diagnostics.append(Diagnostic(path, conf.lineno(key), "%s (line ignored)" % err))
     return settings, diagnostics
+
+
+def comagent_endpoints(site):
+    """[(address, port)] the site's comagent listens on, loopback first.
+
+    The site's ``ipaddress`` (else its address), and a loopback address of the
+    site's own: ``127.<b>.<c>.<d>`` for site address ``a.b.c.d``, ``127.0.0.1`` for
+    the local site, so several sites on one node never collide on loopback. The
+    port is ``comagent_port`` (default 611). Kept here, in a light module, because
+    the OCF agent's monitor starts a fresh interpreter each time.
+    """
+    settings, _diagnostics = load_daemon_conf(site.daemon_conf, SITE)
+    port = int(settings.get("comagent_port", COMAGENT_PORT_DEFAULT))
+    address = settings.get("ipaddress") or site.address
+    if site.is_local or not address:
+        loopback = "127.0.0.1"
+    else:
+        loopback = "127." + ".".join(str(ipaddress.IPv4Address(address)).split(".")[1:])
+    found = [(loopback, port)]
+    if address and (address, port) not in found:
+        found.append((address, port))
+    return found

@@ -50,7 +50,7 @@ import sys
 import time
 
 from . import runstate
-from .daemonconf import COMAGENT_PORT_DEFAULT, SITE, load_daemon_conf
+from .daemonconf import comagent_endpoints
 from .daemonset import SITE_DAEMONS
 from .errors import CjcError
 from .layout import Layout
@@ -239,17 +239,8 @@ class SiteAgent:
                 for spec in SITE_DAEMONS for record in spec.records}
 
     def comagent_endpoint(self):
-        """(loopback address, port) of the site's comagent.
-
-        The rule of ``daemons.comagent.endpoints`` (127.<b.c.d> of the site address),
-        computed here without importing the HTTP server: every monitor starts a
-        fresh interpreter, and its start-up time is failover time.
-        """
-        site = self._site()
-        settings, _diagnostics = load_daemon_conf(site.daemon_conf, SITE)
-        port = int(settings.get("comagent_port", COMAGENT_PORT_DEFAULT))
-        address = settings.get("ipaddress") or site.address
-        return "127." + ".".join(address.split(".")[1:]), port
+        """(loopback address, port) of the site's comagent."""
+        return comagent_endpoints(self._site())[0]
 
     def health(self):
         """None when the site's comagent answers /health with ok, else what is wrong."""

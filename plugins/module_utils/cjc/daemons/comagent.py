@@ -10,7 +10,6 @@ loopback; the port is the site's ``comagent_port`` (default 611).
 """
 
 import http.server
-import ipaddress
 import json
 import os
 import selectors
@@ -18,7 +17,7 @@ import signal
 import sys
 
 from .. import runstate
-from ..daemonconf import COMAGENT_PORT_DEFAULT, SITE, load_daemon_conf
+from ..daemonconf import comagent_endpoints
 from ..daemonlog import DaemonLog
 from ..errors import CjcError
 from ..layout import layout_from
@@ -28,24 +27,6 @@ from ..store import open_store
 from . import DaemonArgs, ensure_marked
 
 NAME = "comagent"
-
-
-def loopback_for(address):
-    """The loopback address a site's comagent also answers on (see module doc)."""
-    if not address:
-        return "127.0.0.1"
-    return "127." + ".".join(str(ipaddress.IPv4Address(address)).split(".")[1:])
-
-
-def endpoints(site):
-    """[(address, port)] comagent listens on for ``site``."""
-    settings, _diagnostics = load_daemon_conf(site.daemon_conf, SITE)
-    port = int(settings.get("comagent_port", COMAGENT_PORT_DEFAULT))
-    address = settings.get("ipaddress") or site.address
-    found = [(loopback_for(None if site.is_local else address), port)]
-    if address and (address, port) not in found:
-        found.append((address, port))
-    return found
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -74,7 +55,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 def serve(site, log):
     store = open_store(site.spool)
     servers = []
-    for address, port in endpoints(site):
+    for address, port in comagent_endpoints(site):
         try:
             server = http.server.HTTPServer((address, port), _Handler, bind_and_activate=False)
             server.allow_reuse_address = True
