@@ -23,7 +23,8 @@ def test_netdaemon_survives_random_and_mutated_frames_and_keeps_serving_valid_cl
 
 CLIENT = r"""
 import socket, sys, time
-site, stranger, peer, port, request = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), bytes.fromhex(sys.argv[5])
+site, stranger, peer, port = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+request = bytes.fromhex(sys.argv[5])
 idle = []
 for _ in range(70):
     sock = socket.socket()

@@ -16,7 +16,8 @@ TRIALS = int(os.environ.get("TORTURE_N", "5"))
 
 def test_nothing_is_lost_corrupted_run_twice_or_left_behind_whatever_dies_when(cjc_lab_factory):
     lines = []
-    torture = Torture(cjc_lab_factory(shared_path=shared_path()), seed=int(os.environ.get("TORTURE_SEED", "9")), out=lines.append)
+    lab = cjc_lab_factory(shared_path=shared_path())
+    torture = Torture(lab, seed=int(os.environ.get("TORTURE_SEED", "9")), out=lines.append)
     torture.run(TRIALS)
     summary = torture.report()
     print("\n".join(lines))

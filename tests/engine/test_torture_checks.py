@@ -37,8 +37,8 @@ def _verdict(torture, rows, log, ids=None):
 
 
 def test_a_clean_trial_has_no_findings(torture):
-    rows = [_row(1), _row(2, state="DELETED", exit_status=None, reason="interrupted; deleted",
-                         events=[("DELETED", "deleted")]),
+    rows = [_row(1),
+            _row(2, state="DELETED", exit_status=None, reason="interrupted; deleted", events=[("DELETED", "deleted")]),
             _row(3, runs=2, events=[("QUEUED", "interrupted...: re-queued to run again from the beginning")])]
     log = "start 1 10 1.0\nend 1 10 2.0\nstart 3 11 1.0\nstart 3 12 101.0\nend 3 12 102.0\n"
     assert _verdict(torture, rows, log) == ""
