@@ -82,7 +82,7 @@ def pacemaker_failover(lab, site, inventory, report, logdir, trigger):
     report["owner_before"] = owner(lab, site)
     log = os.path.join(logdir, "failover_drill.log")
     run = playbook.run_playbook(inventory, "failover_drill.yml", "-e", "failover_drill_trigger=%s" % trigger,
-                                log=log)
+                                "-e", "@" + os.path.join(HERE, "pacemaker_vars.yml"), log=log)
     lines = run.debug_lines("Show the job table and the recovery time")
     report["failover"] = "Pacemaker drill (playbooks/failover_drill.yml, trigger %s): %s" % (
         trigger, lines[0] if lines else "no table, see %s" % log)
@@ -123,7 +123,7 @@ def main(argv=None):
         say("lab %s up (%s)" % (args.name, "with Pacemaker" if pacemaker else "no cluster manager"))
         lab.up(pacemaker=bool(pacemaker))
         inventory = lab.inventory_path
-        product = ["-e", "cjc_cluster_product=pacemaker"] if pacemaker else []
+        product = ["-e", "@" + os.path.join(HERE, "pacemaker_vars.yml")] if pacemaker else []
         say("site.yml: the build order on %s (log %s/site-1.log)" % (" + ".join(lab.node_names), logdir))
         first = playbook.run_playbook(inventory, "site.yml", *product, log=os.path.join(logdir, "site-1.log"))
         if first.failed:
