@@ -101,7 +101,7 @@ molecule-pacemaker: venv apt-deps apt-deps-pacemaker collection-link
 test-full: test molecule-pacemaker
 
 # The build order as users run it (issue 6, roles/cjc_cluster/README.md):
-#   make demo [KEEP=1] [DEMO_FAILOVER=auto|pacemaker|lab]   lab, site.yml, jobs, failover, report
+#   make demo [KEEP=1] [DEMO_FAILOVER=auto|pacemaker|lab] [DEMO_TRIGGER=kill_cjcpw|standby|kill_node]
 #   make role-tests    README variable tables = argument_specs; the drift_items filter
 #   make molecule      molecule test, scenario default (create, converge, idempotence, verify
 #                      with the drift test, destroy) on a namespace lab
