@@ -31,9 +31,12 @@ def main():
                        capture_output=True)
         started = time.monotonic()
         # as many submitters at once as there are CPUs: a command's cost is mostly its interpreter start
-        with concurrent.futures.ThreadPoolExecutor(args.parallel) as pool:
+        pool = concurrent.futures.ThreadPoolExecutor(args.parallel)
+        try:
             list(pool.map(lambda _n: subprocess.run(qsub, input=b"true\n", env=site_env, check=True,
                                                     capture_output=True), range(args.count)))
+        finally:
+            pool.shutdown(cancel_futures=True)  # an interrupt must not wait for every queued qsub
         command_rate = args.count / (time.monotonic() - started)
         print("command: %d qsub runs (%d at a time) in %.1f s: %.1f submits/s"
               % (args.count, args.parallel, args.count / command_rate, command_rate))
