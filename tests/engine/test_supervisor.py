@@ -262,7 +262,7 @@ def test_nqsportkpr_holds_the_port_and_hands_it_to_netdaemon(rig):
     assert result.stdout == "nqsportkpr: holding port 607 on %s until the site's netdaemon takes it\n" % ADDRESS
     grab = rig.ns.run(["python3", "-c", "import socket; s=socket.socket(); s.bind(('%s', 607))" % ADDRESS])
     assert grab.returncode != 0 and "Address already in use" in grab.stderr
-    keeper = [p for p in rig.ns.run(["ss", "-ltnpH", "sport = :607"]).stdout.split("pid=")[1:]]
+    keeper = rig.ns.run(["ss", "-ltnpH", "sport = :607"]).stdout.split("pid=")[1:]
     keeper_pid = int(keeper[0].split(",")[0])
     assert rig.run(CJCPW, "-c", SITE, rig.db).returncode == 0
     wait_until(lambda: not runstate.pid_exists(keeper_pid), 5, "nqsportkpr to exit after the handover")

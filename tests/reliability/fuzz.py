@@ -390,7 +390,7 @@ def passed(summary):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("mode", nargs="?", default="run", choices=("run", "client"))
     parser.add_argument("-n", "--frames", type=int, default=int(os.environ.get("N") or 10000))
     parser.add_argument("--seed", type=int, default=None)

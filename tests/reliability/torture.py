@@ -479,7 +479,7 @@ def failed(summary):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("-n", "--trials", type=int, default=int(os.environ.get("N") or 10))
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--modes", default=",".join(MODES), help="comma-separated subset of %s" % ",".join(MODES))

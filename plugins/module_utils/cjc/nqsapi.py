@@ -417,4 +417,3 @@ def serve_request(store, caller, request):
         return {"ok": False, "error": "malformed request: %s" % err}
     result["ok"] = True
     return result
-

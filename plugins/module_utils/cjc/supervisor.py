@@ -109,7 +109,7 @@ class DaemonProcess:
             return "%s no longer running" % ", ".join(dead)
         how = "killed by signal %d" % -status if status < 0 else "exited with status %d" % status
         others = [name for name in dead if name != self.spec.name]
-        return "%s (pid %d) %s%s" % (self.spec.name, self.pid, how,
+        return "%s (pid %s) %s%s" % (self.spec.name, self.pid, how,
                                      " (%s no longer running)" % ", ".join(others) if others else "")
 
 

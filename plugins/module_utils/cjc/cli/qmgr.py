@@ -19,7 +19,7 @@ def _body(argv):
     parser.add_argument("-c", dest="commands", action="append", default=[], metavar="COMMAND")
     args = parser.parse_args(argv)
     client = client_for(args, PROG)
-    commands = args.commands or [line for line in sys.stdin.read().splitlines()]
+    commands = args.commands or sys.stdin.read().splitlines()
     status = 0
     try:
         for line in commands:
