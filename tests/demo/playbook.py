@@ -20,8 +20,12 @@ def venv_bin():
     return os.path.join(REPO, ".venv", "bin")
 
 
-def collections_path(tree="/tmp/cjc-playbook-collections"):
-    """A tree whose ansible_collections/cjc/cluster is this checkout; returns its path."""
+def collections_path(tree=None):
+    """A tree whose ansible_collections/cjc/cluster is this checkout; returns its path.
+
+    Default: $CJC_COLLECTIONS_PATH, else /tmp/cjc-playbook-collections (as make's CJC_COLLECTIONS).
+    """
+    tree = tree or os.environ.get("CJC_COLLECTIONS_PATH") or "/tmp/cjc-playbook-collections"
     link = os.path.join(tree, "ansible_collections", "cjc", "cluster")
     os.makedirs(os.path.dirname(link), exist_ok=True)
     if not (os.path.islink(link) and os.readlink(link) == REPO):
