@@ -42,7 +42,7 @@ def main():
             elapsed = time.monotonic() - started
             failed = store.db.execute("SELECT count(*) FROM jobs WHERE exit_status != 0").fetchone()[0]
         print("%d jobs run to completion in %.2f s (run limit %d, %d failed)" % (args.count, elapsed, args.run_limit,
-                                                                            failed))
+                                                                                 failed))
     rate = args.count / elapsed
     result("dispatch throughput (true jobs to completion)", rate, "jobs/s", ">= 200", rate >= 200 and not failed)
 

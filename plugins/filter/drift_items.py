@@ -94,7 +94,7 @@ def drift_items(results, node=None):
             item["item"] = label
             item["node"] = node
             item["text"] = "%s%s: found %s, wanted %s" % ("%s: " % node if node else "", item["setting"],
-                                                         item["found"], item["wanted"])
+                                                          item["found"], item["wanted"])
             items.append(item)
     return items
 

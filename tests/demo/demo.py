@@ -173,7 +173,7 @@ def print_report(lab, report, total):
         print("%-30s %6.1f s%s" % (name, seconds, "" if changed is None else "   changed=%d" % changed))
     if "rerun_changed" in report:
         print("re-run     : changed=%d (%s)" % (report["rerun_changed"],
-                                             "idempotent" if report["rerun_changed"] == 0 else "NOT idempotent"))
+                                                "idempotent" if report["rerun_changed"] == 0 else "NOT idempotent"))
     print("total      : %.1f s" % total)
     print("=" * 72)
 

@@ -38,8 +38,8 @@ def table(role_dir):
         if spec.get("choices"):
             meaning += " Choices: %s." % ", ".join("`%s`" % c if c != "" else '`""`' for c in spec["choices"])
         rows.append("| `%s` | %s | %s | %s | %s |" % (name, spec_type(spec), render_default(spec),
-                                                     "yes" if spec.get("required") else "no",
-                                                     meaning.replace("|", "\\|")))
+                                                      "yes" if spec.get("required") else "no",
+                                                      meaning.replace("|", "\\|")))
     return HEADER + "\n".join(rows) + "\n"
 
 

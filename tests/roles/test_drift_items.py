@@ -17,7 +17,7 @@ LINK = {"changed": True, "site": {}, "diff": {"before": {}, "after": {}},
         "actions": [{"action": "register_link", "link": "/usr/spool/nqs/0AD50064", "target": "/mnt/jobdb",
                      "previous": None}]}
 MAKE = {"changed": True, "site": {}, "actions": [{"action": "make_site", "name": "s.example", "machine_id": 200,
-                                                    "db_path": "/mnt/jobdb"}]}
+                                                  "db_path": "/mnt/jobdb"}]}
 STOP = {"changed": True, "site": {}, "diff": {"before": {"daemons": "running"}, "after": {"daemons": "SHUT"}},
         "actions": [{"action": "run", "argv": ["/usr/lib/nqs/nqsstop"]}]}
 IDS = {"changed": True, "changes": ["user job1: uid 1005 gid 1001 -> uid 1001 gid 1001"]}

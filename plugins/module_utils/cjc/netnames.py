@@ -96,6 +96,6 @@ def check_address_is_local(address, site_name):
         raise NameCheckError("address %s of site %s is not configured on any interface of this host "
                              "(configured: %s); activate the relocatable IP address on this node first "
                              "(§2.2.2)" % (address, site_name,
-                                          ", ".join("%s on %s" % item for item in sorted(configured.items()))
-                                          or "none"))
+                                           ", ".join("%s on %s" % item for item in sorted(configured.items()))
+                                           or "none"))
     return configured[address]

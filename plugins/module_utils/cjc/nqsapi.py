@@ -396,7 +396,7 @@ def _op_submit(store, caller, args):
 OPERATIONS = {
     "submit": _op_submit,
     "delete": lambda store, caller, args: {"message": delete_job(store, caller, int(args["id"]),
-                                                                   int(args.get("signal", 15)))},
+                                                                 int(args.get("signal", 15)))},
     "queues": lambda store, caller, args: {"queues": [q._asdict() for q in queue_status(store)]},
     "jobs": lambda store, caller, args: {"jobs": list_jobs(store, bool(args.get("all")), args.get("ids"))},
     "tracker": lambda store, caller, args: {"tracker": job_tracker(store, int(args["id"]), caller)},

@@ -100,8 +100,6 @@ class Ownership:
             self.fd = None
 
 
-
-
 def is_owned(site):
     """True while some process (anywhere sharing the disk) holds the site's lock.
 

@@ -67,7 +67,7 @@ def format_tracker(tracker, site):
         lines.append("  %s  %-8s %s" % (_stamp(event["at"]), event["state"], event["message"]))
     for output in tracker["outputs"]:
         lines.append("Run %d (%s, %s .. %s):" % (output["run"], output["how"], _stamp(output["started"]),
-                                              _stamp(output["ended"])))
+                                                 _stamp(output["ended"])))
         lines.append("--- stdout")
         lines.append(output["stdout"].rstrip("\n"))
         lines.append("--- stderr")
