@@ -12,6 +12,9 @@ Policy (why each is tolerated):
 * anywhere, pylint:disallowed-name -- ``_`` as the throwaway name of unpacking.
 * tests/ and bench/, pylint:subprocess-run-check -- they read the return code themselves.
 * tests/, pylint:unused-import -- conftest.py re-exports fixtures by name.
+* Windows scripts (.bat, .ps1, .cmd), line-endings -- rendered for Windows: CRLF is right.
+* tests/ and bench/, shebang -- standalone tools (#!/usr/bin/env python3) and golden
+  copies of other products' scripts (#! /bin/sh, #!/usr/bin/sh), kept exactly.
 """
 import re
 import sys
@@ -25,6 +28,9 @@ POLICY = (
 )
 FINDING = re.compile(r"^ERROR: (\S+?):\d+:\d+: ([a-z0-9-]+): ")
 UNNECESSARY = re.compile(r"Ignoring '([^']+)' on '([^']+)' is unnecessary")
+CRLF = re.compile(r'^ERROR: (\S+?):0:0: use "\\n" for line endings')
+SHEBANG = re.compile(r"^ERROR: (\S+?):1:1: unexpected non-module shebang")
+WINDOWS_SUFFIXES = (".bat", ".ps1", ".cmd")
 SECTION = re.compile(r'^Running sanity test "([a-z0-9-]+)"')
 
 
@@ -47,6 +53,14 @@ def main(log_path, ignore_path="tests/sanity/ignore-2.19.txt"):
             stale = UNNECESSARY.search(line)
             if stale:
                 dropped.add((stale.group(2), stale.group(1)))
+                continue
+            crlf = CRLF.match(line)
+            if crlf and test == "line-endings" and crlf.group(1).endswith(WINDOWS_SUFFIXES):
+                added.add((crlf.group(1), "line-endings"))
+                continue
+            shebang = SHEBANG.match(line)
+            if shebang and test == "shebang" and shebang.group(1).startswith(("tests/", "bench/")):
+                added.add((shebang.group(1), "shebang"))
                 continue
             found = FINDING.match(line)
             if found and test == "pylint":
