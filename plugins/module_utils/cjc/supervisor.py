@@ -51,11 +51,7 @@ StopReport = collections.namedtuple("StopReport", "reason seconds forced leftove
 
 def process_gone(pid):
     """True when ``pid`` no longer runs (a zombie counts as gone: it holds nothing)."""
-    import psutil
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
+    return not runstate.pid_exists(pid)
 
 
 def _die_with_parent():
