@@ -333,11 +333,12 @@ def test_orphaned_jobs_keep_the_site_from_being_taken_over(rig):
     assert rig.run(CJCPW, "-c", SITE, rig.db).returncode == 0
     sub = rig.ns.run([rig.layout.path("/usr/bin/qsub")], env=dict(rig.env, NQS_SITE=SITE), input="sleep 600\n")
     assert sub.returncode == 0, sub.stderr
-    wait_until(lambda: rig.status()["running_jobs"], 10, "the job to run")
+    wait_until(lambda: [j for j in rig.status()["running_jobs"] if j["pid"]], 10, "the job to run")
     owner = rig.owner()["pid"]
     daemons = [runstate.live_pid(rig.site.record_path(n)) for n in
-               ("logdaemon.pid", "nqsdaemon.pid", "netdaemon.pid", "comagent.pid")]
-    for pid in [owner] + daemons:
+               ("nqsdaemon.pid", "netdaemon.pid", "logdaemon.pid", "comagent.pid")]
+    # the daemons before their owner: a dying owner would make them stop (and end the job) in order
+    for pid in daemons + [owner]:
         os.kill(pid, signal.SIGKILL)
     wait_until(lambda: all(not runstate.pid_exists(p) for p in [owner] + daemons), 5, "the kills")
     orphans = site_processes(rig.site.spool, jobs_only=True)
