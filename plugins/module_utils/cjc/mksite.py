@@ -17,7 +17,7 @@ from .errors import SiteError
 from .fileio import fsync_dir, write_atomic
 from .netnames import check_address_is_local, link_name, resolve_site_address
 from .siteconf import INT_MAX
-from .sites import Registry, check_db_path_syntax, siteinfo_text
+from .sites import Registry, check_db_path_syntax, register_link, siteinfo_text
 from .store import create_store
 
 SPOOL_SUBDIRS = ("run", "log", "output", "private")
@@ -170,45 +170,3 @@ def _undo(plan, work, installed, made_etc, made_db):
         shutil.rmtree(os.path.join(plan.db_path, "etc"), ignore_errors=True)
     if made_db:
         shutil.rmtree(plan.db_path, ignore_errors=True)
-
-
-def register_link(link, db_path):
-    """Create (or atomically repoint) the registry link ``link`` -> ``db_path``."""
-    tmp = "%s.tmp-%d" % (link, os.getpid())
-    os.symlink(db_path, tmp)
-    try:
-        os.replace(tmp, link)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    fsync_dir(os.path.dirname(link))
-
-
-def plan_register(layout, db_path, name=None):
-    """(Site, link path, link missing?) for registering an existing site DB on this node.
-
-    What a standby does (``cjcpw`` on a node without the link, ``cjc_site`` on the
-    standby): the DB must be readable here, ``name`` (if given) must be its site
-    name or resolve to its address, and the address's link must be free or already
-    point at this DB. Reads only.
-    """
-    from .sites import cluster_site
-    db_path = check_db_path_syntax(db_path)
-    site = cluster_site(db_path)
-    if not site.available:
-        raise SiteError("no site database at %s (%s/nqs/siteinfo is missing): is the shared disk mounted "
-                        "on this node, and was the site made with cjcmksite?" % (db_path, db_path))
-    if name is not None and name != site.name:
-        import socket
-        try:
-            address = socket.gethostbyname(name)
-        except (socket.gaierror, socket.herror, UnicodeError):
-            address = None
-        if address != site.address:
-            raise SiteError("the site database at %s belongs to site %s (%s), not to %s"
-                            % (db_path, site.name, site.address, name))
-    link = os.path.join(layout.spool, link_name(site.address))
-    if os.path.lexists(link) and os.readlink(link) != db_path:
-        raise SiteError("address %s of site %s is registered to another site DB: %s -> %s; remove that "
-                        "link first (§2.6.1 step 2)" % (site.address, site.name, link, os.readlink(link)))
-    return site._replace(link=link), link, not os.path.lexists(link)

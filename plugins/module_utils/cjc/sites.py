@@ -16,9 +16,9 @@ import socket
 
 from . import runstate
 from .errors import SiteError
-from .fileio import write_atomic
+from .fileio import fsync_dir, write_atomic
 from .keyvalue import KeyValueFile
-from .netnames import address_of_link, reverse_name
+from .netnames import address_of_link, link_name, reverse_name
 
 SITEINFO = "siteinfo"
 RUN_DIR = "run"
@@ -192,3 +192,43 @@ def open_site(layout, spec):
         raise SiteError("no site database at %s (missing %s/siteinfo): is the disk mounted, was the "
                         "site made with cjcmksite?" % (site.db_path, site.spool))
     return site
+
+
+def register_link(link, db_path):
+    """Create (or atomically repoint) the registry link ``link`` -> ``db_path``."""
+    tmp = "%s.tmp-%d" % (link, os.getpid())
+    os.symlink(db_path, tmp)
+    try:
+        os.replace(tmp, link)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    fsync_dir(os.path.dirname(link))
+
+
+def plan_register(layout, db_path, name=None):
+    """(Site, link path, link missing?) for registering an existing site DB on this node.
+
+    What a standby does (``cjcpw`` on a node without the link, ``cjc_site`` on the
+    standby): the DB must be readable here, ``name`` (if given) must be its site
+    name or resolve to its address, and the address's link must be free or already
+    point at this DB. Reads only.
+    """
+    db_path = check_db_path_syntax(db_path)
+    site = cluster_site(db_path)
+    if not site.available:
+        raise SiteError("no site database at %s (%s/nqs/siteinfo is missing): is the shared disk mounted "
+                        "on this node, and was the site made with cjcmksite?" % (db_path, db_path))
+    if name is not None and name != site.name:
+        try:
+            address = socket.gethostbyname(name)
+        except (socket.gaierror, socket.herror, UnicodeError):
+            address = None
+        if address != site.address:
+            raise SiteError("the site database at %s belongs to site %s (%s), not to %s"
+                            % (db_path, site.name, site.address, name))
+    link = os.path.join(layout.spool, link_name(site.address))
+    if os.path.lexists(link) and os.readlink(link) != db_path:
+        raise SiteError("address %s of site %s is registered to another site DB: %s -> %s; remove that "
+                        "link first (§2.6.1 step 2)" % (site.address, site.name, link, os.readlink(link)))
+    return site._replace(link=link), link, not os.path.lexists(link)

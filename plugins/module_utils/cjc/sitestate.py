@@ -43,11 +43,11 @@ import shutil
 from . import conffiles, runstate
 from .errors import CommandError, SiteError
 from .fileio import fsync_dir
-from .mksite import make_site, parse_machine_id, plan_mksite, register_link
+from .mksite import make_site, parse_machine_id, plan_mksite
 from .netnames import link_name, local_addresses, resolve_site_address
 from .ownership import OWNER_RECORD
-from .sites import (CJCPW_RECORD, Registry, check_db_path_syntax, cluster_site, local_site,
-                    read_siteinfo, registry_links)
+from .sites import (CJCPW_RECORD, Registry, check_db_path_syntax, cluster_site, local_site, read_siteinfo,
+                    register_link, registry_links)
 
 PRESENT, ABSENT, STARTED, STOPPED, MAINTENANCE = "present", "absent", "started", "stopped", "maintenance"
 STATES = (PRESENT, ABSENT, STARTED, STOPPED, MAINTENANCE)

@@ -14,9 +14,8 @@ import sys
 
 from ..daemonlog import DaemonLog
 from ..errors import SiteError
-from ..mksite import plan_register, register_link
 from ..owner import run_monitored, start_detached, stop_site
-from ..sites import Registry
+from ..sites import Registry, plan_register, register_link
 from .common import Parser, layout_of, run
 
 PROG = "cjcpw"

@@ -105,11 +105,12 @@ class NqsDaemon:
     def start(self):
         self._lock()
         self.store = open_store(self.site.spool)
+        self._spawn_netdaemon()  # its interpreter starts while we recover: boot time is failover time
         self._end_leftover_jobs("left by a previous nqsdaemon")
         recover(self.store, self.site.spool, self._migrate_remote, self.log)
         self._bind()
         self._install_signals()
-        self._start_netdaemon()
+        self._wait_netdaemon()
         runstate.write_record(self.record, os.getpid())
         self.log.info("site %s serving (pid %d, spool %s)" % (self.site.name, os.getpid(), self.site.spool))
 
@@ -166,9 +167,12 @@ class NqsDaemon:
     def _record_signal(self, signum, _frame):
         self.pending.append(signum)  # handlers only record; the loop acts
 
-    def _start_netdaemon(self):
+    def _spawn_netdaemon(self):
         argv = daemon_command(self.layout, "netdaemon", self.site_spec)
         self.netdaemon = subprocess.Popen(argv, env=site_environment(self.site.spool), stdin=subprocess.DEVNULL)
+
+    def _wait_netdaemon(self):
+        """Until netdaemon serves (its record names it); it dying first is a start failure."""
         record = self.site.record_path("netdaemon.pid")
         while runstate.live_pid(record) != self.netdaemon.pid:
             self._act_on_signals()
