@@ -105,11 +105,12 @@ class NqsDaemon:
     def start(self):
         self._lock()
         self.store = open_store(self.site.spool)
-        self._spawn_netdaemon()  # its interpreter starts while we recover: boot time is failover time
         self._end_leftover_jobs("left by a previous nqsdaemon")
         recover(self.store, self.site.spool, self._migrate_remote, self.log)
         self._bind()
         self._install_signals()
+        # only now: a netdaemon left by a SIGKILLed predecessor may still hold the port for a moment
+        self._spawn_netdaemon()
         self._wait_netdaemon()
         runstate.write_record(self.record, os.getpid())
         self.log.info("site %s serving (pid %d, spool %s)" % (self.site.name, os.getpid(), self.site.spool))
