@@ -169,6 +169,14 @@ class NqsDaemon:
         self.pending.append(signum)  # handlers only record; the loop acts
 
     def _spawn_netdaemon(self):
+        stale = runstate.live_pid(self.site.record_path("netdaemon.pid"))
+        if stale:  # the child of a SIGKILLed predecessor, still holding the NQS port
+            import psutil
+            self.log.warning("ending netdaemon pid %d left by a previous nqsdaemon" % stale)
+            try:
+                end_processes([psutil.Process(stale)], grace=2.0)
+            except psutil.NoSuchProcess:
+                pass
         argv = daemon_command(self.layout, "netdaemon", self.site_spec)
         self.netdaemon = subprocess.Popen(argv, env=site_environment(self.site.spool), stdin=subprocess.DEVNULL)
 
