@@ -172,7 +172,7 @@ class NqsDaemon:
         stale = runstate.live_pid(self.site.record_path("netdaemon.pid"))
         if stale:  # the child of a SIGKILLed predecessor, still holding the NQS port
             import psutil
-            self.log.warning("ending netdaemon pid %d left by a previous nqsdaemon" % stale)
+            self.log.warning("ending netdaemon pid %s left by a previous nqsdaemon" % stale)
             try:
                 end_processes([psutil.Process(stale)], grace=2.0)
             except psutil.NoSuchProcess:
