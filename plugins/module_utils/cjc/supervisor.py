@@ -49,11 +49,6 @@ _ALLOWED = {
 StopReport = collections.namedtuple("StopReport", "reason seconds forced leftovers")
 
 
-def process_gone(pid):
-    """True when ``pid`` no longer runs (a zombie counts as gone: it holds nothing)."""
-    return not runstate.pid_exists(pid)
-
-
 def _die_with_parent():
     """In the child before exec: SIGTERM when the owner dies, so no daemon outlives it unwatched."""
     import ctypes
@@ -175,7 +170,7 @@ class SiteSupervisor:
 
 def _wait_gone(pids, deadline, clock):
     while True:
-        alive = [pid for pid in pids if not process_gone(pid)]
+        alive = [pid for pid in pids if runstate.pid_exists(pid)]
         if not alive or clock() >= deadline:
             return alive
         time.sleep(POLL)
@@ -214,7 +209,7 @@ def stop_site_processes(daemon_pids, site, timings, log, reason, clock=time.mono
             _signal(pid, signal.SIGTERM)
         _wait_gone(leftovers, min(orderly_end, clock() + 1.0), clock)
     forced = []
-    remaining = [pid for pid in [pid for _name, pid in daemon_pids] + leftovers if not process_gone(pid)]
+    remaining = [pid for pid in [pid for _name, pid in daemon_pids] + leftovers if runstate.pid_exists(pid)]
     while remaining:
         for pid in remaining:
             _signal(pid, signal.SIGKILL)
