@@ -18,6 +18,7 @@ from cjc.siteconf import SiteTimings
 from cjc.siteprocs import site_processes
 from cjc.sites import Registry, cluster_site
 from cjc.supervisor import BootError, SiteSupervisor
+from jobsite import wait_until
 
 pytestmark = pytest.mark.netns
 
@@ -30,14 +31,6 @@ CJCLS = "/usr/lib/nqs/cluster/cjcls"
 NQSSTART = "/usr/lib/nqs/nqsstart"
 NQSSTOP = "/usr/lib/nqs/nqsstop"
 NQSPORTKPR = "/usr/lib/nqs/nqsportkpr"
-
-
-def wait_until(predicate, seconds, what):
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %.1f s waiting for %s" % (seconds, what))
-        time.sleep(0.02)
 
 
 class SiteRig:
