@@ -27,6 +27,8 @@ from cjc.layout import Layout  # noqa: E402
 
 SITE = "benchsite.example.com"
 ADDRESS = "10.192.19.10"
+# the interpreter a node runs the engine with (the engine role's engine_python, the lab's too)
+NODE_PYTHON = "/usr/bin/python3"
 
 
 def median(samples):
@@ -77,7 +79,7 @@ class BenchSite:
         with open("/etc/netns/%s/hosts" % self.netns, "w") as handle:
             handle.write("127.0.0.1 localhost\n%s %s\n" % (ADDRESS, SITE))
         os.makedirs(os.path.dirname(self.db))
-        install_engine(self.layout, sys.executable, 100)
+        install_engine(self.layout, NODE_PYTHON, 100)
         self.run("/usr/lib/nqs/cluster/cjcmksite", SITE, 200, self.db)
 
     def down(self):

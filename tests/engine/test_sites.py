@@ -64,6 +64,21 @@ def test_install_is_idempotent_and_creates_the_documented_tree(tmp_path):
     assert install_engine(layout, sys.executable, 100) == [copy]
 
 
+def test_install_byte_compiles_the_package_for_the_commands_interpreter(tmp_path):
+    """Every daemon start would compile the engine again without it (boot time, issue 4)."""
+    layout = Layout(str(tmp_path))
+    assert install_engine(layout, sys.executable, 100, check=True)
+    assert not os.path.exists(layout.engine_lib), "check mode wrote files"
+    install_engine(layout, sys.executable, 100)
+    package = os.path.join(layout.engine_lib, "cjc")
+    tag = sys.implementation.cache_tag
+    for where in (package, os.path.join(package, "daemons"), os.path.join(package, "cli")):
+        sources = {name[:-3] for name in os.listdir(where) if name.endswith(".py")}
+        compiled = {name.split(".")[0] for name in os.listdir(os.path.join(where, "__pycache__"))
+                    if name.endswith(tag + ".pyc")}
+        assert sources <= compiled, sources - compiled
+
+
 def column(path):
     """The DB-PATH column: 31 wide, or the path and one blank when longer."""
     return path.ljust(31) if len(path) < 31 else path + " "
