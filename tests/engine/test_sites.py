@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from cjc import install as install_mod
 from cjc import runstate
 from cjc.cli import cjcls
 from cjc.errors import NqsFatal
@@ -62,6 +63,25 @@ def test_install_is_idempotent_and_creates_the_documented_tree(tmp_path):
     with open(copy, "a") as handle:
         handle.write("# local edit\n")
     assert install_engine(layout, sys.executable, 100) == [copy]
+
+
+def test_installed_engine_knows_whether_it_is_the_expected_one(tmp_path):
+    """The engine role's up-to-date probe: ``cjc-install --check --expect`` run from the node's copy."""
+    layout = Layout(str(tmp_path))
+    install_engine(layout, sys.executable, 100)
+    wanted = install_mod.package_fingerprint()
+    probe = [sys.executable, "-m", "cjc.cli.install", "--root", layout.root, "--python", sys.executable,
+             "--check", "--expect"]
+    env = dict(os.environ, PYTHONPATH=layout.engine_lib)
+    same = subprocess.run(probe + [wanted], env=env, capture_output=True, text=True)
+    assert same.returncode == 0 and " 0 path(s) would change" in same.stdout, same
+    with open(os.path.join(layout.engine_lib, "cjc", "daemons", "comagent.py"), "a") as handle:
+        handle.write("# edited by hand\n")
+    drifted = subprocess.run(probe + [wanted], env=env, capture_output=True, text=True)
+    assert drifted.returncode == 3 and "not the one expected" in drifted.stderr, drifted
+    assert install_engine(layout, sys.executable, 100) == [os.path.join(layout.engine_lib, "cjc", "daemons",
+                                                                        "comagent.py")]
+    assert subprocess.run(probe + [wanted], env=env, capture_output=True).returncode == 0
 
 
 def test_install_byte_compiles_the_package_for_the_commands_interpreter(tmp_path):

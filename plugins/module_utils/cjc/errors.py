@@ -40,3 +40,9 @@ class CommandError(CjcError):
     def __init__(self, message, argv=None, rc=None, stdout="", stderr=""):
         super().__init__(message)
         self.argv, self.rc, self.stdout, self.stderr = argv, rc, stdout, stderr
+
+
+class EngineMismatch(CjcError):
+    """The installed engine package is not the one expected (``cjc-install --expect``)."""
+
+    exit_status = 3

@@ -6,6 +6,7 @@ Idempotent by content: a second run changes nothing and says so. Used by
 """
 
 import filecmp
+import hashlib
 import os
 import shutil
 import subprocess
@@ -76,6 +77,33 @@ def _ensure_file(path, text, mode, changed, check=False):
     if os.stat(path).st_mode & 0o7777 != mode:
         os.chmod(path, mode)
         changed.append(path)
+
+
+def _package_files(package, relative=""):
+    """Relative paths of the package's ``.py`` files, sub-packages included, sorted."""
+    files = []
+    for entry in sorted(os.listdir(package)):
+        path = os.path.join(package, entry)
+        if os.path.isdir(path) and os.path.exists(os.path.join(path, "__init__.py")):
+            files += _package_files(path, os.path.join(relative, entry))
+        elif entry.endswith(".py"):
+            files.append(os.path.join(relative, entry))
+    return files
+
+
+def package_fingerprint(package=PACKAGE_DIR):
+    """SHA-256 over the package's file names and contents: equal means the same engine.
+
+    The engine role compares the controller's fingerprint with the installed copy's to
+    skip the transfer when a node is already up to date (issue 6: a re-run is cheap).
+    """
+    digest = hashlib.sha256()
+    for relative in _package_files(package):
+        with open(os.path.join(package, relative), "rb") as handle:
+            content = handle.read()
+        digest.update(b"%s\0%d\0" % (relative.encode(), len(content)))
+        digest.update(content)
+    return digest.hexdigest()
 
 
 def _sync_package(source, target, changed, check=False):

@@ -2,7 +2,8 @@
 
 import sys
 
-from ..install import install_engine
+from ..errors import EngineMismatch
+from ..install import install_engine, package_fingerprint
 from .common import Parser, layout_of, run
 
 PROG = "cjc-install"
@@ -16,7 +17,18 @@ def _body(argv):
                         help="machine ID of the local site, used when it has none yet (default 100)")
     parser.add_argument("--check", action="store_true",
                         help="change nothing; list the paths a real run would change")
+    parser.add_argument("--fingerprint", action="store_true",
+                        help="print the fingerprint of this engine package and exit")
+    parser.add_argument("--expect", metavar="FINGERPRINT",
+                        help="exit 3 unless this engine package has that fingerprint (the role's "
+                             "up-to-date probe runs the installed copy with --check --expect)")
     args = parser.parse_args(argv)
+    if args.fingerprint:
+        print(package_fingerprint())
+        return 0
+    if args.expect and args.expect != package_fingerprint():
+        raise EngineMismatch("this engine package is not the one expected (fingerprint %s, expected %s)"
+                             % (package_fingerprint(), args.expect))
     changed = install_engine(layout_of(args), args.python, args.local_machine_id, check=args.check)
     verb = "would change" if args.check else "changed"
     print("%s: %d path(s) %s under %s" % (PROG, len(changed), verb, layout_of(args).root))
