@@ -48,152 +48,70 @@ def _crlf(lines):
     return "\r\n".join(lines) + "\r\n"
 
 
-def start_bat(request, options):
-    armload = armload_line(request, options)
-    return _crlf([
-        "rem ***************************************",
-        "rem *              start.bat              *",
-        "rem *  JobCenter site %-20s*" % request.site[:20],
-        "rem ***************************************",
-        "",
-        "rem ***************************************",
-        "rem Check the cause of the start",
-        "rem ***************************************",
-        'IF "%CLP_EVENT%" == "START" GOTO NORMAL',
-        'IF "%CLP_EVENT%" == "FAILOVER" GOTO FAILOVER',
-        'IF "%CLP_EVENT%" == "RECOVER" GOTO RECOVER',
-        "",
-        "rem CLUSTERPRO Server is not running",
-        "GOTO no_arm",
-        "",
-        "rem ***************************************",
-        "rem Normal start",
-        "rem ***************************************",
-        ":NORMAL",
-        "",
-        "rem Disk check",
-        'IF "%CLP_DISK%" == "FAILURE" GOTO ERROR_DISK',
-        "",
-        "rem *** JobCenter ***",
-        armload,
-        "",
-        "rem Priority check",
-        'IF "%CLP_SERVER%" == "OTHER" GOTO ON_OTHER1',
-        "rem Work on the highest-priority server",
-        "GOTO EXIT",
-        "",
-        ":ON_OTHER1",
-        "rem Work on another server",
-        "GOTO EXIT",
-        "",
-        "rem ***************************************",
+_RULE = "rem ***************************************"
+
+
+def _event_bat(request, name, cause, jobcenter, recover):
+    """One start.bat or stop.bat (§4.2.2), a list of lines without line ends.
+
+    Both scripts share the event dispatch, and for a normal start and a failover alike the
+    disk check, ``jobcenter`` (the JobCenter lines) and the priority check; only start.bat
+    has the RECOVER event (``recover``).
+    """
+    def event(title, label, other, after):
+        return [
+            _RULE,
+            "rem " + title,
+            _RULE,
+            ":" + label,
+            "",
+            "rem Disk check",
+            'IF "%CLP_DISK%" == "FAILURE" GOTO ERROR_DISK',
+            "",
+        ] + jobcenter + [
+            "",
+            "rem Priority check",
+            'IF "%CLP_SERVER%" == "OTHER" GOTO ' + other,
+            "rem Work on the highest-priority server" + after,
+            "GOTO EXIT",
+            "",
+            ":" + other,
+            "rem Work on another server" + after,
+            "GOTO EXIT",
+            "",
+        ]
+
+    recovery = [
+        _RULE,
         "rem Recovery",
-        "rem ***************************************",
+        _RULE,
         ":RECOVER",
         "",
         "rem Recovery after the server returned to the cluster",
         "GOTO EXIT",
         "",
-        "rem ***************************************",
-        "rem Failover",
-        "rem ***************************************",
-        ":FAILOVER",
-        "",
-        "rem Disk check",
-        'IF "%CLP_DISK%" == "FAILURE" GOTO ERROR_DISK',
-        "",
-        "rem *** JobCenter ***",
-        armload,
-        "",
-        "rem Priority check",
-        'IF "%CLP_SERVER%" == "OTHER" GOTO ON_OTHER2',
-        "rem Work on the highest-priority server (after failover)",
-        "GOTO EXIT",
-        "",
-        ":ON_OTHER2",
-        "rem Work on another server (after failover)",
-        "GOTO EXIT",
-        "",
-        "rem ***************************************",
-        "rem Errors",
-        "rem ***************************************",
-        "",
-        "rem Disk error",
-        ":ERROR_DISK",
-        'ARMBCAST /MSG "Failed to connect the switched partition" /A',
-        "GOTO EXIT",
-        "",
-        "rem CLUSTERPRO Server is not running",
-        ":no_arm",
-        'ARMBCAST /MSG "CLUSTERPRO Server is not running" /A',
-        "",
-        ":EXIT",
-    ])
-
-
-def stop_bat(request, options):
-    stop = ["ARMKILL %s /C" % options["watch_id"]] if options["monitored"] else []
-    stop.append("%s -stop %s" % (bat_quote(cjcpw_path(options)), request.site))
-    title = "rem *** JobCenter: cancel the ARMLOAD watch, then stop the site ***" if options["monitored"] \
-        else "rem *** JobCenter: stop the site ***"
-    return _crlf([
-        "rem ***************************************",
-        "rem *              stop.bat               *",
+    ] if recover else []
+    return [
+        _RULE,
+        "rem *              %-23s*" % name,
         "rem *  JobCenter site %-20s*" % request.site[:20],
-        "rem ***************************************",
+        _RULE,
         "",
-        "rem ***************************************",
-        "rem Check the cause of the stop",
-        "rem ***************************************",
+        _RULE,
+        "rem Check the cause of the " + cause,
+        _RULE,
         'IF "%CLP_EVENT%" == "START" GOTO NORMAL',
         'IF "%CLP_EVENT%" == "FAILOVER" GOTO FAILOVER',
+    ] + (['IF "%CLP_EVENT%" == "RECOVER" GOTO RECOVER'] if recover else []) + [
         "",
         "rem CLUSTERPRO Server is not running",
         "GOTO no_arm",
         "",
-        "rem ***************************************",
-        "rem Normal stop",
-        "rem ***************************************",
-        ":NORMAL",
-        "",
-        "rem Disk check",
-        'IF "%CLP_DISK%" == "FAILURE" GOTO ERROR_DISK',
-        "",
-        title,
-    ] + stop + [
-        "",
-        "rem Priority check",
-        'IF "%CLP_SERVER%" == "OTHER" GOTO ON_OTHER1',
-        "rem Work on the highest-priority server",
-        "GOTO EXIT",
-        "",
-        ":ON_OTHER1",
-        "rem Work on another server",
-        "GOTO EXIT",
-        "",
-        "rem ***************************************",
-        "rem Failover",
-        "rem ***************************************",
-        ":FAILOVER",
-        "",
-        "rem Disk check",
-        'IF "%CLP_DISK%" == "FAILURE" GOTO ERROR_DISK',
-        "",
-        title,
-    ] + stop + [
-        "",
-        "rem Priority check",
-        'IF "%CLP_SERVER%" == "OTHER" GOTO ON_OTHER2',
-        "rem Work on the highest-priority server (after failover)",
-        "GOTO EXIT",
-        "",
-        ":ON_OTHER2",
-        "rem Work on another server (after failover)",
-        "GOTO EXIT",
-        "",
-        "rem ***************************************",
+    ] + event("Normal " + cause, "NORMAL", "ON_OTHER1", "") + recovery + \
+        event("Failover", "FAILOVER", "ON_OTHER2", " (after failover)") + [
+        _RULE,
         "rem Errors",
-        "rem ***************************************",
+        _RULE,
         "",
         "rem Disk error",
         ":ERROR_DISK",
@@ -205,7 +123,22 @@ def stop_bat(request, options):
         'ARMBCAST /MSG "CLUSTERPRO Server is not running" /A',
         "",
         ":EXIT",
-    ])
+    ]
+
+
+def start_bat(request, options):
+    return _crlf(_event_bat(request, "start.bat", "start", ["rem *** JobCenter ***", armload_line(request, options)],
+                            recover=True))
+
+
+def stop_bat(request, options):
+    if options["monitored"]:
+        jobcenter = ["rem *** JobCenter: cancel the ARMLOAD watch, then stop the site ***",
+                     "ARMKILL %s /C" % options["watch_id"]]
+    else:
+        jobcenter = ["rem *** JobCenter: stop the site ***"]
+    jobcenter.append("%s -stop %s" % (bat_quote(cjcpw_path(options)), request.site))
+    return _crlf(_event_bat(request, "stop.bat", "stop", jobcenter, recover=False))
 
 
 def watch_ids_of(text):
