@@ -79,35 +79,36 @@ def read_accounts(users, groups, root="/"):
     return report
 
 
+def _ids(kind, entry):
+    """(uid, gid) of a report entry: a user's ``{"uid", "gid"}``, a group's gid (uid None)."""
+    return (entry["uid"], entry["gid"]) if kind == "user" else (None, entry)
+
+
 def compare(reports, active):
     """Rows ``{kind, name, node, uid, gid, problem}`` for every difference from ``active``.
 
     ``reports`` maps node name -> :func:`read_accounts` report. A user or group the
     active node lacks is a row for the active node (nothing to match against).
+    Users come first, then groups.
     """
     rows = []
     reference = reports[active]
     nodes = [active] + sorted(n for n in reports if n != active)
-    for name in sorted(reference["users"]):
-        wanted = reference["users"][name]
-        for node in nodes:
-            got = reports[node]["users"].get(name)
-            if got is None:
-                rows.append({"kind": "user", "name": name, "node": node, "uid": None, "gid": None,
-                             "problem": "missing" + (" on the active node" if node == active else "")})
-            elif wanted is not None and node != active and got != wanted:
-                rows.append({"kind": "user", "name": name, "node": node, "uid": got["uid"], "gid": got["gid"],
-                             "problem": "active has uid %d gid %d" % (wanted["uid"], wanted["gid"])})
-    for name in sorted(reference["groups"]):
-        wanted = reference["groups"][name]
-        for node in nodes:
-            got = reports[node]["groups"].get(name)
-            if got is None:
-                rows.append({"kind": "group", "name": name, "node": node, "uid": None, "gid": None,
-                             "problem": "missing" + (" on the active node" if node == active else "")})
-            elif wanted is not None and node != active and got != wanted:
-                rows.append({"kind": "group", "name": name, "node": node, "uid": None, "gid": got,
-                             "problem": "active has gid %d" % wanted})
+    for kind in ("user", "group"):
+        key = kind + "s"
+        for name in sorted(reference[key]):
+            wanted = reference[key][name]
+            for node in nodes:
+                got = reports[node][key].get(name)
+                if got is None:
+                    rows.append({"kind": kind, "name": name, "node": node, "uid": None, "gid": None,
+                                 "problem": "missing" + (" on the active node" if node == active else "")})
+                elif wanted is not None and node != active and got != wanted:
+                    uid, gid = _ids(kind, got)
+                    want_uid, want_gid = _ids(kind, wanted)
+                    rows.append({"kind": kind, "name": name, "node": node, "uid": uid, "gid": gid,
+                                 "problem": "active has " + ("" if want_uid is None else "uid %d " % want_uid)
+                                 + "gid %d" % want_gid})
     return rows
 
 
@@ -122,12 +123,10 @@ def format_table(rows, reports, active):
     for kind, name in names:
         for node in nodes:
             report = reports[node]
-            if kind == "user":
-                got = report["users"].get(name)
-                uid, gid = (got["uid"], got["gid"]) if got else ("-", "-")
-            else:
-                got = report["groups"].get(name)
-                uid, gid = "", ("-" if got is None else got)
+            got = report[kind + "s"].get(name)
+            uid, gid = ("-", "-") if got is None else _ids(kind, got)
+            if kind == "group":
+                uid = ""  # a group has no UID column
             problem = next((r["problem"] for r in rows
                             if (r["kind"], r["name"], r["node"]) == (kind, name, node)), "")
             label = node + (" (active)" if node == active else "")
