@@ -55,6 +55,7 @@ author:
   - cjc.cluster maintainers (@cjc-cluster)
 extends_documentation_fragment:
   - cjc.cluster._attributes
+  - cjc.cluster._root
 attributes:
   check_mode:
     support: full
@@ -113,11 +114,6 @@ options:
       - Product-specific settings; each backend documents and checks its own.
     type: dict
     default: {}
-  root:
-    description:
-      - Root prefix of the node's engine files (a lab node); the commands in the configuration use it.
-    type: path
-    default: /
   config_dir:
     description:
       - Directory where backends that render files (scripts, package configuration) write them.

@@ -25,6 +25,7 @@ author:
   - cjc.cluster maintainers (@cjc-cluster)
 extends_documentation_fragment:
   - cjc.cluster._attributes
+  - cjc.cluster._root
 attributes:
   check_mode:
     support: full
@@ -60,12 +61,6 @@ options:
     type: str
     choices: [present, absent]
     default: present
-  root:
-    description:
-      - Root prefix of the node's engine files (a lab node); C(/) on a real node.
-      - I(db_path) is never prefixed.
-    type: path
-    default: /
 notes:
   - The engine must be installed on the node (role M(cjc.cluster.engine)); for I(scope=cluster) the site
     database must exist (module M(cjc.cluster.cjc_site)).

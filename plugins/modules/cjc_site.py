@@ -38,6 +38,7 @@ author:
   - cjc.cluster maintainers (@cjc-cluster)
 extends_documentation_fragment:
   - cjc.cluster._attributes
+  - cjc.cluster._root
 attributes:
   check_mode:
     support: full
@@ -83,11 +84,6 @@ options:
     description:
       - When making the database, refuse unless this directory is a mounted file system holding I(db_path).
     type: path
-  root:
-    description:
-      - Root prefix of the node's engine files (a lab node); C(/) on a real node. I(db_path) is not prefixed.
-    type: path
-    default: /
 notes:
   - The engine must be installed on the node (role M(cjc.cluster.engine)).
   - I(state=started)/I(state=stopped) need the engine's C(cjcpw), C(nqsstart) and C(nqsstop) commands.
