@@ -57,13 +57,8 @@ extends_documentation_fragment:
   - cjc.cluster._attributes
   - cjc.cluster._root
 attributes:
-  check_mode:
-    support: full
   diff_mode:
-    support: full
     details: The diff is the product configuration of the service before and after (for Pacemaker, CIB XML).
-  idempotent:
-    support: full
 options:
   product:
     description:

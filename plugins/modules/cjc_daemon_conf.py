@@ -27,13 +27,8 @@ extends_documentation_fragment:
   - cjc.cluster._attributes
   - cjc.cluster._root
 attributes:
-  check_mode:
-    support: full
   diff_mode:
-    support: full
     details: The diff is the whole file text before and after.
-  idempotent:
-    support: full
 options:
   scope:
     description:

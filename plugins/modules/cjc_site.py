@@ -40,13 +40,8 @@ extends_documentation_fragment:
   - cjc.cluster._attributes
   - cjc.cluster._root
 attributes:
-  check_mode:
-    support: full
   diff_mode:
-    support: full
     details: The diff shows link, database, daemons, cjcpw and maintenance before and after.
-  idempotent:
-    support: full
 options:
   name:
     description:

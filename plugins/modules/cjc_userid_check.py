@@ -31,13 +31,8 @@ extends_documentation_fragment:
   - cjc.cluster._attributes
   - cjc.cluster._attributes.action
 attributes:
-  check_mode:
-    support: full
   diff_mode:
-    support: full
     details: The diff shows this node's IDs of the named users and groups before and after.
-  idempotent:
-    support: full
 options:
   users:
     description:
