@@ -17,6 +17,7 @@ sys.path.insert(0, os.path.join(REPO, "plugins", "module_utils"))
 
 from cjc.install import install_engine  # noqa: E402
 from cjc.layout import Layout  # noqa: E402
+from jobsite import make_netns, remove_netns  # noqa: E402
 
 
 @pytest.fixture
@@ -45,46 +46,23 @@ class Netns:
         return subprocess.Popen(["ip", "netns", "exec", self.name] + list(argv), env=full_env, **kwargs)
 
 
-def _ip(*args):
-    subprocess.run(["ip"] + list(args), check=True, capture_output=True)
-
-
 @pytest.fixture
 def netns():
     """Factory: ``netns(addresses=["10.192.18.10/24"], hosts="...")`` -> Netns.
 
-    Addresses go on one end of a veth pair inside the namespace (this kernel has no
-    ``dummy`` module); ``hosts`` becomes the namespace's /etc/hosts via
-    /etc/netns/<name>/hosts. Everything is removed after the test.
+    Made by :func:`jobsite.make_netns` (addresses on a veth pair inside the namespace,
+    ``hosts`` as its /etc/hosts). Everything is removed after the test.
     """
     made = []
 
     def make(addresses=(), hosts="127.0.0.1 localhost\n"):
         name = "cjct-" + uuid.uuid4().hex[:8]
-        _ip("netns", "add", name)
         made.append(name)
-        _ip("-n", name, "link", "set", "lo", "up")
-        if addresses:
-            _ip("link", "add", "site0", "netns", name, "type", "veth", "peer", "name", "peer0", "netns", name)
-            for address in addresses:
-                _ip("-n", name, "addr", "add", address, "dev", "site0")
-            _ip("-n", name, "link", "set", "site0", "up")
-            _ip("-n", name, "link", "set", "peer0", "up")
-        os.makedirs("/etc/netns/" + name, exist_ok=True)
-        with open("/etc/netns/%s/hosts" % name, "w") as handle:
-            handle.write(hosts)
-        return Netns(name)
+        return Netns(make_netns(name, addresses, hosts))
 
     yield make
     for name in made:
-        pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True).stdout.split()
-        for pid in pids:
-            try:
-                os.kill(int(pid), 9)
-            except ProcessLookupError:
-                pass
-        subprocess.run(["ip", "netns", "del", name], capture_output=True)
-        subprocess.run(["rm", "-rf", "/etc/netns/" + name])
+        remove_netns(name)
 
 
 SITE_HOSTS = ("127.0.0.1 localhost\n"

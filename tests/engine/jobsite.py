@@ -3,6 +3,11 @@
 Roots live in a world-traversable directory under /tmp (pytest's tmp_path is 0700,
 and job users must reach the job script and the engine). Every process a helper
 starts is ended by pid when the test ends.
+
+Also the one place of the test support shared with the standalone scripts
+(bench/, tests/reliability/, tests/failover/): polling to a deadline, a free port,
+network namespaces. Those put ``plugins/module_utils`` and this directory on
+``sys.path`` and import from here.
 """
 
 import grp
@@ -28,15 +33,19 @@ GROUP, GID = "cjctgrp", 23100  # a supplementary group of cjct1
 USER_PYTHON = "/usr/bin/python3"
 
 
-def wait_until(predicate, seconds, what):
+def wait_until(predicate, seconds, what, interval=0.02, error=AssertionError):
+    """Call ``predicate`` every ``interval`` s until it returns a true value, and return that.
+
+    Raises ``error`` naming ``what`` when ``seconds`` have passed (monotonic clock).
+    """
     deadline = time.monotonic() + seconds
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError("timed out after %.1f s waiting for %s" % (seconds, what))
-        time.sleep(0.02)
+            raise error("timed out after %.1f s waiting for %s" % (seconds, what))
+        time.sleep(interval)
 
 
 def free_port():
@@ -45,6 +54,47 @@ def free_port():
     port = sock.getsockname()[1]
     sock.close()
     return port
+
+
+def make_netns(name, addresses=(), hosts="127.0.0.1 localhost\n"):
+    """Make network namespace ``name``: loopback up, ``addresses`` (``"10.192.18.10/24"``) on
+    one end of a veth pair inside it (this kernel has no ``dummy`` module), ``hosts`` as its
+    /etc/hosts (``/etc/netns/<name>/hosts``). Raises CalledProcessError; on any error what was
+    made is removed. Undo with :func:`remove_netns`.
+    """
+    try:
+        _ip("netns", "add", name)
+        _ip("-n", name, "link", "set", "lo", "up")
+        if addresses:
+            _ip("link", "add", "site0", "netns", name, "type", "veth", "peer", "name", "peer0", "netns", name)
+            for address in addresses:
+                _ip("-n", name, "addr", "add", address, "dev", "site0")
+            for dev in ("site0", "peer0"):
+                _ip("-n", name, "link", "set", dev, "up")
+        os.makedirs("/etc/netns/" + name, exist_ok=True)
+        with open("/etc/netns/%s/hosts" % name, "w") as handle:
+            handle.write(hosts)
+    except BaseException:
+        remove_netns(name)
+        raise
+    return name
+
+
+def remove_netns(name):
+    """SIGKILL every process in network namespace ``name``, then delete it and its /etc/netns
+    directory. A namespace that is (partly) gone already is fine."""
+    pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True).stdout.split()
+    for pid in pids:
+        try:
+            os.kill(int(pid), signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    subprocess.run(["ip", "netns", "del", name], capture_output=True)
+    shutil.rmtree("/etc/netns/" + name, ignore_errors=True)
+
+
+def _ip(*args):
+    subprocess.run(["ip"] + list(args), check=True, capture_output=True)
 
 
 def make_users():

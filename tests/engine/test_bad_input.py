@@ -25,6 +25,7 @@ from cjc.layout import Layout
 from cjc.nqsapi import Caller, NqsError, submit_job
 from cjc.siteprocs import site_processes
 from cjc.store import open_store
+from jobsite import make_netns, remove_netns
 
 pytestmark = pytest.mark.netns
 
@@ -60,18 +61,7 @@ class Rig:
         self.netns = "cjcbi-" + uuid.uuid4().hex[:8]
 
     def up(self):
-        ip = ["ip"]
-        subprocess.run(ip + ["netns", "add", self.netns], check=True)
-        subprocess.run(ip + ["-n", self.netns, "link", "set", "lo", "up"], check=True)
-        subprocess.run(ip + ["link", "add", "site0", "netns", self.netns, "type", "veth", "peer", "name", "peer0",
-                             "netns", self.netns], check=True)
-        for address in ("10.192.18.10/24", "10.192.18.11/24"):
-            subprocess.run(ip + ["-n", self.netns, "addr", "add", address, "dev", "site0"], check=True)
-        for dev in ("site0", "peer0"):
-            subprocess.run(ip + ["-n", self.netns, "link", "set", dev, "up"], check=True)
-        os.makedirs("/etc/netns/" + self.netns)
-        with open("/etc/netns/%s/hosts" % self.netns, "w") as handle:
-            handle.write(HOSTS)
+        make_netns(self.netns, ("10.192.18.10/24", "10.192.18.11/24"), HOSTS)
         os.makedirs(self.disk)
         install_engine(self.layout, sys.executable, 100)
         made = self.run(["/usr/lib/nqs/cluster/cjcmksite", SITE, "200", self.db])
@@ -85,14 +75,7 @@ class Rig:
                 process.kill()
             except Exception:
                 pass
-        pids = subprocess.run(["ip", "netns", "pids", self.netns], capture_output=True, text=True).stdout.split()
-        for pid in pids:
-            try:
-                os.kill(int(pid), 9)
-            except ProcessLookupError:
-                pass
-        subprocess.run(["ip", "netns", "del", self.netns], capture_output=True)
-        shutil.rmtree("/etc/netns/" + self.netns, ignore_errors=True)
+        remove_netns(self.netns)
         shutil.rmtree(self.base, ignore_errors=True)
 
     def fill(self, text):

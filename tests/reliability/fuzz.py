@@ -36,8 +36,9 @@ import uuid
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 ENGINE = os.path.join(REPO, "plugins", "module_utils")
-if ENGINE not in sys.path:
-    sys.path.insert(0, ENGINE)
+for _path in (ENGINE, os.path.join(REPO, "tests", "engine")):  # the engine; jobsite (test support)
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
 
 SITE = "fuzzsite.example.com"
 ADDRESS, PEER, STRANGER = "10.192.20.10", "10.192.20.11", "10.192.20.12"
@@ -295,18 +296,9 @@ class FuzzSite:
         from cjc.install import install_engine
         from cjc.nqsapi import Caller, qmgr
         from cjc.store import open_store
-        ip = ["ip"]
-        subprocess.run(ip + ["netns", "add", self.netns], check=True)
-        subprocess.run(ip + ["-n", self.netns, "link", "set", "lo", "up"], check=True)
-        subprocess.run(ip + ["link", "add", "site0", "netns", self.netns, "type", "veth", "peer", "name",
-                             "peer0", "netns", self.netns], check=True)
-        for address in (ADDRESS, PEER, STRANGER):
-            subprocess.run(ip + ["-n", self.netns, "addr", "add", address + "/24", "dev", "site0"], check=True)
-        for dev in ("site0", "peer0"):
-            subprocess.run(ip + ["-n", self.netns, "link", "set", dev, "up"], check=True)
-        os.makedirs("/etc/netns/" + self.netns, exist_ok=True)
-        with open("/etc/netns/%s/hosts" % self.netns, "w") as handle:
-            handle.write("127.0.0.1 localhost\n%s %s\n%s fuzzpeer.example.com\n" % (ADDRESS, SITE, PEER))
+        from jobsite import make_netns
+        make_netns(self.netns, [a + "/24" for a in (ADDRESS, PEER, STRANGER)],
+                   "127.0.0.1 localhost\n%s %s\n%s fuzzpeer.example.com\n" % (ADDRESS, SITE, PEER))
         os.makedirs(os.path.dirname(self.db))
         install_engine(self.layout, sys.executable, 100)
         self.nsrun([self.layout.path("/usr/lib/nqs/cluster/cjcmksite"), SITE, str(SITE_MID), self.db])
@@ -324,17 +316,11 @@ class FuzzSite:
             return None
 
     def down(self):
+        from jobsite import remove_netns
         try:
             self.nsrun([self.layout.path("/usr/lib/nqs/cluster/cjcpw"), "-stop", SITE], check=False, timeout=120)
         finally:
-            pids = subprocess.run(["ip", "netns", "pids", self.netns], capture_output=True, text=True).stdout.split()
-            for pid in pids:
-                try:
-                    os.kill(int(pid), 9)
-                except ProcessLookupError:
-                    pass
-            subprocess.run(["ip", "netns", "del", self.netns], capture_output=True)
-            shutil.rmtree("/etc/netns/" + self.netns, ignore_errors=True)
+            remove_netns(self.netns)
             if not os.environ.get("FUZZ_KEEP"):  # FUZZ_KEEP=1: keep the site (its logs) for a post-mortem
                 shutil.rmtree(self.base, ignore_errors=True)
             else:
