@@ -1,4 +1,5 @@
-"""Shared by the bench/ scripts: a real site in a network namespace, medians, one result line.
+"""Shared by the bench/ scripts: a real site in a network namespace, a local site under a
+temp root, medians, one result line.
 
 Every script prints human-readable lines and, as its **last line**, one result:
 
@@ -6,12 +7,16 @@ Every script prints human-readable lines and, as its **last line**, one result:
 
 which `make bench` collects into one table. Timings never decide a test: they are
 measured here, on demand.
+
+Importing this module puts the engine (``plugins/module_utils``) and the test support
+(``tests/engine``: jobsite) on ``sys.path``, so each script runs as ``python bench/x.py``.
 """
 
 import contextlib
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -20,10 +25,14 @@ import time
 import uuid
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "plugins", "module_utils"))
+for _path in (os.path.join(REPO, "tests", "engine"), os.path.join(REPO, "plugins", "module_utils")):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
 
+from cjc import runstate  # noqa: E402
 from cjc.install import install_engine  # noqa: E402
 from cjc.layout import Layout  # noqa: E402
+from jobsite import free_port, make_netns, remove_netns  # noqa: E402
 
 SITE = "benchsite.example.com"
 ADDRESS = "10.192.19.10"
@@ -67,30 +76,13 @@ class BenchSite:
         return json.loads(out.stdout) if out.returncode == 0 else None
 
     def up(self):
-        ip = ["ip"]
-        subprocess.run(ip + ["netns", "add", self.netns], check=True)
-        subprocess.run(ip + ["-n", self.netns, "link", "set", "lo", "up"], check=True)
-        subprocess.run(ip + ["link", "add", "site0", "netns", self.netns, "type", "veth", "peer", "name",
-                             "peer0", "netns", self.netns], check=True)
-        subprocess.run(ip + ["-n", self.netns, "addr", "add", ADDRESS + "/24", "dev", "site0"], check=True)
-        for dev in ("site0", "peer0"):
-            subprocess.run(ip + ["-n", self.netns, "link", "set", dev, "up"], check=True)
-        os.makedirs("/etc/netns/" + self.netns, exist_ok=True)
-        with open("/etc/netns/%s/hosts" % self.netns, "w") as handle:
-            handle.write("127.0.0.1 localhost\n%s %s\n" % (ADDRESS, SITE))
+        make_netns(self.netns, [ADDRESS + "/24"], "127.0.0.1 localhost\n%s %s\n" % (ADDRESS, SITE))
         os.makedirs(os.path.dirname(self.db))
         install_engine(self.layout, NODE_PYTHON, 100)
         self.run("/usr/lib/nqs/cluster/cjcmksite", SITE, 200, self.db)
 
     def down(self):
-        pids = subprocess.run(["ip", "netns", "pids", self.netns], capture_output=True, text=True).stdout.split()
-        for pid in pids:
-            try:
-                os.kill(int(pid), 9)
-            except ProcessLookupError:
-                pass
-        subprocess.run(["ip", "netns", "del", self.netns], capture_output=True)
-        shutil.rmtree("/etc/netns/" + self.netns, ignore_errors=True)
+        remove_netns(self.netns)
 
 
 @contextlib.contextmanager
@@ -104,6 +96,49 @@ def bench_site():
     finally:
         site.down()
         shutil.rmtree(base, ignore_errors=True)
+
+
+class LocalBenchSite:
+    """``with LocalBenchSite() as site:`` a local site under a temp root, removed afterwards."""
+
+    def __enter__(self):
+        self.root = tempfile.mkdtemp(prefix="cjc-bench-", dir="/tmp")
+        os.chmod(self.root, 0o755)
+        self.layout = Layout(self.root)
+        install_engine(self.layout, sys.executable, 100)
+        with open(self.layout.local_daemon_conf, "w") as handle:
+            handle.write("ipaddress=127.0.0.1\nnqs_port=%d\n" % free_port())
+        self.spool = self.layout.spool
+        self.daemon = None
+        return self
+
+    def command(self, documented):
+        return [sys.executable, self.layout.path(documented)]
+
+    def env(self):
+        return dict(os.environ, CJC_ROOT=self.root)
+
+    def start(self, timeout=60):
+        """Start nqsdaemon; returns seconds until it serves (its pid record is alive)."""
+        started = time.monotonic()
+        self.daemon = subprocess.Popen(self.command("/usr/lib/nqs/nqsdaemon") + ["--site", "local"],
+                                       env=dict(self.env(), CJC_SITE_SPOOL=self.spool))
+        record = os.path.join(self.spool, "run", "nqsdaemon.pid")
+        while runstate.live_pid(record) != self.daemon.pid:
+            if self.daemon.poll() is not None or time.monotonic() - started > timeout:
+                raise SystemExit("nqsdaemon did not start")
+            time.sleep(0.005)
+        return time.monotonic() - started
+
+    def __exit__(self, *exc):
+        if self.daemon is not None and self.daemon.poll() is None:
+            self.daemon.send_signal(signal.SIGTERM)
+            try:
+                self.daemon.wait(30)
+            except subprocess.TimeoutExpired:
+                self.daemon.kill()
+                self.daemon.wait()
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 def timed(function):

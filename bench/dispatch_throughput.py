@@ -9,8 +9,7 @@ tracker. Target (issue 3): >= 200 jobs/s. Run as root. Last line: the figure as 
 import argparse
 import time
 
-from _benchsite import BenchSite
-from benchlib import result
+from benchlib import LocalBenchSite, result
 
 from cjc.nqsapi import Caller, poke, qmgr, submit_job
 from cjc.store import open_store
@@ -22,7 +21,7 @@ def main():
     parser.add_argument("--run-limit", type=int, default=64)
     args = parser.parse_args()
     root = Caller(0, "root")
-    with BenchSite() as site:
+    with LocalBenchSite() as site:
         site.start()
         with open_store(site.spool) as store:
             qmgr(store, root, "create batch_queue bench run_limit=%d" % args.run_limit)

@@ -12,8 +12,7 @@ import os
 import shutil
 import time
 
-from _benchsite import BenchSite
-from benchlib import result
+from benchlib import LocalBenchSite, result
 
 from cjc.nqsapi import Caller, qmgr
 from cjc.restart import recover
@@ -47,7 +46,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--count", type=int, default=10000)
     args = parser.parse_args()
-    with BenchSite() as site:
+    with LocalBenchSite() as site:
         mark_running(site.spool, args.count)
         copy = site.spool + ".copy"
         shutil.copytree(site.spool, copy)

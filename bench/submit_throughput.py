@@ -11,8 +11,7 @@ import os
 import subprocess
 import time
 
-from _benchsite import BenchSite
-from benchlib import result
+from benchlib import LocalBenchSite, result
 
 from cjc.nqsapi import Caller, submit_job
 from cjc.store import open_store
@@ -23,7 +22,7 @@ def main():
     parser.add_argument("--count", type=int, default=2000)
     parser.add_argument("--parallel", type=int, default=os.cpu_count() or 2)
     args = parser.parse_args()
-    with BenchSite() as site:
+    with LocalBenchSite() as site:
         site.start()  # submits wake a running daemon, as they would in production
         qsub = site.command("/usr/bin/qsub") + ["-q", "guibs_1"]
         site_env = site.env()
