@@ -31,11 +31,14 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 ENGINE = os.path.join(REPO, "plugins", "module_utils")
-if ENGINE not in sys.path:
-    sys.path.insert(0, ENGINE)
+for _path in (ENGINE, os.path.join(REPO, "tests", "engine")):  # the engine; jobsite (test support)
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
 
+import jobsite  # noqa: E402
 from cjc.drill import (DRILL_QUEUES, EXPECTED, JOB_SCRIPT, QUEUES, fates, format_rows,  # noqa: E402,F401
                        job_name, overlapping_runs, queue_lines, read_jobs, recovered)
+from cjc.runstate import pid_exists  # noqa: E402
 from cjc.store import open_store  # noqa: E402
 
 TRIGGERS = ("kill_cjcpw", "standby", "kill_node", "split_brain")
@@ -46,14 +49,8 @@ class DrillError(AssertionError):
 
 
 def wait_until(predicate, seconds, what, interval=0.05):
-    deadline = time.monotonic() + seconds
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise DrillError("timed out after %.1f s waiting for %s" % (seconds, what))
-        time.sleep(interval)
+    """:func:`jobsite.wait_until` raising DrillError (a drill step missed its bound)."""
+    return jobsite.wait_until(predicate, seconds, what, interval, DrillError)
 
 
 class SiteCluster:
@@ -314,7 +311,7 @@ class SiteCluster:
         sample()
         owner = self.owner()
         now = {j["id"]: j for j in self.jobs() if j["id"] in before}
-        owner_alive = bool(owner) and _alive(owner.get("pid"))
+        owner_alive = bool(owner) and isinstance(owner.get("pid"), int) and pid_exists(owner["pid"])
         result.update({
             "standby_started_group": took,
             "seconds": time.monotonic() - t0,
@@ -328,15 +325,6 @@ class SiteCluster:
             "processes": {job: sorted(nodes) for job, nodes in self.job_processes().items()},
         })
         return result
-
-
-def _alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as fh:
-            data = fh.read()
-    except (OSError, TypeError):
-        return False
-    return data[data.rfind(")") + 2:].split(" ", 1)[0] not in ("Z", "X")
 
 
 def format_table(result):

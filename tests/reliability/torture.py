@@ -52,12 +52,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TESTS = os.path.dirname(HERE)
 REPO = os.path.dirname(TESTS)
 ENGINE = os.path.join(REPO, "plugins", "module_utils")
-for _path in (TESTS, ENGINE):
+for _path in (TESTS, ENGINE, os.path.join(TESTS, "engine")):  # the lab; the engine; jobsite (test support)
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
+from cjc.runstate import pid_exists  # noqa: E402
 from cjc.siteprocs import site_processes  # noqa: E402
 from cjc.store import FAULT_ENV  # noqa: E402
+from jobsite import wait_until  # noqa: E402
 
 MODES = ("nqsdaemon", "cjcpw", "site", "commit", "node")
 CJCPW = "/usr/lib/nqs/cluster/cjcpw"
@@ -105,31 +107,12 @@ class TortureError(Exception):
     """The harness itself could not do its work (not a finding about the engine)."""
 
 
-def wait_for(predicate, seconds, what):
-    deadline = time.monotonic() + seconds
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TortureError("timed out after %.0f s waiting for %s" % (seconds, what))
-        time.sleep(0.02)
-
-
 def _read_json(path):
     try:
         with open(path) as handle:
             return json.load(handle)
     except (OSError, ValueError):
         return None
-
-
-def _alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
 
 
 class Torture:
@@ -232,7 +215,8 @@ class Torture:
             except subprocess.TimeoutExpired:
                 raise TortureError("cjcpw (pid %d) did not exit after the crash" % self.cjcpw.pid)
             self.cjcpw.stderr.close()
-        wait_for(lambda: not self.leftovers(), seconds, "the processes of the crashed site to end")
+        wait_until(lambda: not self.leftovers(), seconds, "the processes of the crashed site to end",
+                   error=TortureError)
 
     # ---------------------------------------------------------------- kills
 
@@ -258,8 +242,8 @@ class Torture:
                 handle.write("nqsdaemon\n")
             pid = self.nqsdaemon_pid()
             try:
-                wait_for(lambda: not os.path.exists(self.host_fault) or not pid or not _alive(pid), 5,
-                         "nqsdaemon to reach a commit")
+                wait_until(lambda: not os.path.exists(self.host_fault) or not pid or not pid_exists(pid), 5,
+                           "nqsdaemon to reach a commit", error=TortureError)
             except TortureError:
                 self.counts["commit_fault_not_reached"] += 1
                 if pid:
@@ -348,7 +332,7 @@ class Torture:
         if status != 0:
             self.problems.append("orderly stop: cjcpw exited %d" % status)
         try:
-            wait_for(lambda: not self.leftovers(), 5, "the site's processes to end")
+            wait_until(lambda: not self.leftovers(), 5, "the site's processes to end", error=TortureError)
         except TortureError:
             pass
 
