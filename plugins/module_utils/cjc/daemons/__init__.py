@@ -8,10 +8,14 @@ serves, and removes it when it stops.
 
 import argparse
 import os
+import selectors
+import signal
 import sys
 
 from ..errors import UsageError
+from ..layout import layout_from
 from ..siteprocs import SPOOL_ENV
+from ..sites import open_site
 
 _BOOT = "import sys; sys.path.insert(0, %r); from %s.daemons.%s import main; sys.exit(main())"
 
@@ -27,6 +31,49 @@ class DaemonArgs(argparse.ArgumentParser):
 
     def error(self, message):
         raise UsageError("%s\n%s" % (message, self.format_usage().strip()))
+
+    def parse_site(self, argv=None):
+        """Parse ``argv`` (default ``sys.argv[1:]``), open the site it names and mark this
+        process as the site's (:func:`ensure_marked`, which may re-exec it).
+
+        Returns ``(args, layout, site)``; raises UsageError or the CjcError of ``open_site``.
+        """
+        args = self.parse_args(sys.argv[1:] if argv is None else argv)
+        layout = layout_from(args.root)
+        site = open_site(layout, args.site)
+        ensure_marked(site.spool)
+        return args, layout, site
+
+
+class SignalReceiver:
+    """Signals recorded for a daemon's main loop: handlers only record, the loop acts.
+
+    Installs a handler that appends the signal number to ``pending`` for each of
+    ``signals``, ignores SIGHUP (the site outlives the terminal it was started from), and
+    registers the read end of a wakeup pipe with ``selector`` under ``data``, so that a
+    signal ends the select at once; call :meth:`drain` when the selector reports ``data``.
+    Process-wide: construct it in the main thread, once.
+    """
+
+    def __init__(self, selector, signals=(signal.SIGTERM, signal.SIGINT), data="signal"):
+        self.pending = []
+        self.fd, write_end = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+        for signum in signals:
+            signal.signal(signum, self._record)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        selector.register(self.fd, selectors.EVENT_READ, data)
+
+    def _record(self, signum, _frame):
+        self.pending.append(signum)
+
+    def drain(self):
+        """Empty the wakeup pipe (its bytes only wake the select; ``pending`` says which signals)."""
+        try:
+            while os.read(self.fd, 512):
+                pass
+        except BlockingIOError:
+            pass
 
 
 def daemon_command(layout, name, site_spec):

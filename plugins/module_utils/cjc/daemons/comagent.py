@@ -13,18 +13,15 @@ import http.server
 import json
 import os
 import selectors
-import signal
 import sys
 
 from .. import runstate
 from ..daemonconf import comagent_endpoints
 from ..daemonlog import DaemonLog
 from ..errors import CjcError
-from ..layout import layout_from
-from ..sites import open_site
 from ..sitestatus import site_status
 from ..store import open_store
-from . import DaemonArgs, ensure_marked
+from . import DaemonArgs, SignalReceiver
 
 NAME = "comagent"
 
@@ -65,23 +62,18 @@ def serve(site, log):
             raise CjcError("comagent cannot listen on %s:%d: %s" % (address, port, err.strerror or err))
         server.site, server.store, server.timeout = site, store, 2
         servers.append(server)
-    stop = []
-    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-    signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)  # a signal ends the select at once
-    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
-    signal.signal(signal.SIGINT, lambda *_: stop.append(1))
     selector = selectors.DefaultSelector()
-    selector.register(wake_r, selectors.EVENT_READ, None)
+    signals = SignalReceiver(selector, data=None)  # a signal ends the select at once
     for server in servers:
         selector.register(server.socket, selectors.EVENT_READ, server)
     record = site.record_path("comagent.pid")
     runstate.write_record(record, os.getpid())  # serving from here on
     log.info("serving on %s" % ", ".join("%s:%d" % s.server_address for s in servers))
     try:
-        while not stop:
+        while not signals.pending:
             for key, _events in selector.select(5.0):
                 if key.data is None:
-                    os.read(wake_r, 512)
+                    signals.drain()
                 else:
                     key.data._handle_request_noblock()
     finally:
@@ -95,10 +87,7 @@ def serve(site, log):
 def main(argv=None):
     parser = DaemonArgs(NAME, "Status endpoint of a site (HTTP/JSON).")
     try:
-        args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-        layout = layout_from(args.root)
-        site = open_site(layout, args.site)
-        ensure_marked(site.spool)
+        _args, _layout, site = parser.parse_site(argv)
         log = DaemonLog(site.spool, NAME)
         serve(site, log)
         return 0

@@ -10,16 +10,13 @@ the site's spool: it moves with the site on failover.
 
 import os
 import selectors
-import signal
 import socket
 import sys
 
 from .. import runstate
 from ..daemonlog import endpoint, format_line
 from ..errors import CjcError
-from ..layout import layout_from
-from ..sites import open_site
-from . import DaemonArgs, ensure_marked
+from . import DaemonArgs, SignalReceiver
 
 NAME = "logdaemon"
 LOG_FILE = "nqs.log"
@@ -63,12 +60,10 @@ def main(argv=None):
     parser.add_argument("--max-bytes", type=int, default=1024 * 1024, help="rotate above this size (default 1 MiB)")
     parser.add_argument("--keep", type=int, default=5, help="rotated files kept (default 5)")
     try:
-        args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-        site = open_site(layout_from(args.root), args.site)
+        args, _layout, site = parser.parse_site(argv)
     except CjcError as err:
         print("%s: %s" % (NAME, err), file=sys.stderr)
         return err.exit_status
-    ensure_marked(site.spool)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     try:
         sock.bind(endpoint(site.spool, "log"))
@@ -80,20 +75,14 @@ def main(argv=None):
     log_dir = os.path.join(site.spool, "log")
     os.makedirs(log_dir, exist_ok=True)
     logfile = LogFile(os.path.join(log_dir, LOG_FILE), max(args.max_bytes, 1024), max(args.keep, 0))
-    pending = []
-    read_end, write_end = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-    signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
-    signal.signal(signal.SIGTERM, lambda signum, frame: pending.append(signum))
-    signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     selector = selectors.DefaultSelector()
+    signals = SignalReceiver(selector)
     selector.register(sock, selectors.EVENT_READ)
-    selector.register(read_end, selectors.EVENT_READ)
     record = site.record_path("logdaemon.pid")
     logfile.write([format_line(NAME, os.getpid(), "INFO", "collecting the logs of site %s" % site.name).encode()])
     runstate.write_record(record, os.getpid())
     try:
-        while not pending:
+        while not signals.pending:
             selector.select(5.0)
             _drain(sock, logfile)
         _drain(sock, logfile)
@@ -101,11 +90,7 @@ def main(argv=None):
     finally:
         runstate.remove_record(record, os.getpid())
         logfile.close()
-        try:
-            while os.read(read_end, 512):
-                pass
-        except BlockingIOError:
-            pass
+        signals.drain()
     return 0
 
 

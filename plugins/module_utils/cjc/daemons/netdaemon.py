@@ -13,19 +13,16 @@ when its parent nqsdaemon is gone.
 
 import os
 import selectors
-import signal
 import sys
 import time
 
 from .. import runstate, wire
 from ..daemonlog import DaemonLog
 from ..errors import CjcError
-from ..layout import layout_from
 from ..netproto import Refused, handle_request, listen_address
 from ..portkeeper import obtain_listener
-from ..sites import open_site
 from ..store import open_store
-from . import DaemonArgs, ensure_marked
+from . import DaemonArgs, SignalReceiver
 
 NAME = "netdaemon"
 TICK = 1.0
@@ -47,7 +44,7 @@ class NetDaemon:
         self.site, self.log = site, log
         self.selector = selectors.DefaultSelector()
         self.connections = {}
-        self.pending = []
+        self.signals = None
         self.parent = os.getppid()
         self.record = site.record_path("netdaemon.pid")
 
@@ -60,28 +57,18 @@ class NetDaemon:
             raise CjcError("cannot listen on %s port %d: %s" % (address, port, err))
         self.listener.setblocking(False)
         self.selector.register(self.listener, selectors.EVENT_READ, None)
-        read_end, write_end = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        self.signal_pipe = read_end
-        signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
-        signal.signal(signal.SIGTERM, lambda signum, frame: self.pending.append(signum))
-        signal.signal(signal.SIGINT, lambda signum, frame: self.pending.append(signum))
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)
-        self.selector.register(read_end, selectors.EVENT_READ, "signal")
+        self.signals = SignalReceiver(self.selector)
         runstate.write_record(self.record, os.getpid())
         self.log.info("listening on %s port %d for site %s" % (address, port, self.site.name))
 
     def run(self):
-        while not self.pending:
+        while not self.signals.pending:
             if os.getppid() != self.parent:
                 self.log.warning("parent nqsdaemon (pid %d) is gone: exiting" % self.parent)
                 return
             for key, _events in self.selector.select(TICK):
                 if key.data == "signal":
-                    try:
-                        while os.read(self.signal_pipe, 512):
-                            pass
-                    except BlockingIOError:
-                        pass
+                    self.signals.drain()
                 elif key.data is None:
                     self._accept()
                 else:
@@ -191,12 +178,10 @@ class NetDaemon:
 def main(argv=None):
     parser = DaemonArgs(NAME, "Network listener of one site.")
     try:
-        args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-        site = open_site(layout_from(args.root), args.site)
+        _args, _layout, site = parser.parse_site(argv)
     except CjcError as err:
         print("%s: %s" % (NAME, err), file=sys.stderr)
         return err.exit_status
-    ensure_marked(site.spool)
     log = DaemonLog(site.spool, NAME)
     daemon = NetDaemon(site, log)
     try:

@@ -40,16 +40,14 @@ from .. import runstate, wire
 from ..daemonlog import DaemonLog, endpoint
 from ..errors import CjcError
 from ..jobrun import JobStartError, describe_status, remove_run_files, spawn_job, store_output
-from ..layout import layout_from
 from ..netproto import remote_call
 from ..nqsapi import Caller, poke, serve_request
 from ..nqsclient import WRITES
 from ..ownership import OWNER_FD_ENV
 from ..restart import recover
 from ..siteprocs import end_processes, site_processes
-from ..sites import open_site
 from ..store import BATCH, DELETED, EXITED, MIGRATED, PIPE, QUEUED, RUNNING, add_event, open_store
-from . import DaemonArgs, daemon_command, ensure_marked, site_environment
+from . import DaemonArgs, SignalReceiver, daemon_command, site_environment
 
 NAME = "nqsdaemon"
 TICK = 1.0
@@ -86,7 +84,7 @@ class NqsDaemon:
         self.store = None
         self.children = {}       # pid -> (job id, Popen)
         self.signalled = set()   # job ids whose qdel signal was sent
-        self.pending = []        # recorded signal numbers (handlers only append)
+        self.signals = None      # SignalReceiver: recorded signal numbers (handlers only append)
         self.stopping = False
         self.term_sent = False
         self.netdaemon = None
@@ -157,16 +155,8 @@ class NqsDaemon:
         threading.Thread(target=self._serve_local_forever, name="local-requests", daemon=True).start()
 
     def _install_signals(self):
-        read_end, write_end = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        self.signal_pipe = read_end
-        signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
-            signal.signal(sig, self._record_signal)
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)
-        self.selector.register(read_end, selectors.EVENT_READ, "signal")
-
-    def _record_signal(self, signum, _frame):
-        self.pending.append(signum)  # handlers only record; the loop acts
+        # SIGCHLD only wakes the loop, which reaps
+        self.signals = SignalReceiver(self.selector, (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD))
 
     def _spawn_netdaemon(self):
         stale = runstate.live_pid(self.site.record_path("netdaemon.pid"))
@@ -218,19 +208,15 @@ class NqsDaemon:
             self._wait(TICK)
 
     def _act_on_signals(self):
-        while self.pending:
-            signum = self.pending.pop(0)
+        while self.signals.pending:
+            signum = self.signals.pending.pop(0)
             if signum in (signal.SIGTERM, signal.SIGINT) and not self.stopping:
                 self.stopping = True  # RUNNING -> STOPPING
 
     def _wait(self, timeout):
         for key, _events in self.selector.select(timeout):
             if key.data == "signal":
-                try:
-                    while os.read(self.signal_pipe, 512):
-                        pass
-                except BlockingIOError:
-                    pass
+                self.signals.drain()
             elif key.data == "wake":
                 try:
                     while self.wake.recv(64):
@@ -457,13 +443,10 @@ class NqsDaemon:
 def main(argv=None):
     parser = DaemonArgs(NAME, "Queues and job execution of one site.")
     try:
-        args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-        layout = layout_from(args.root)
-        site = open_site(layout, args.site)
+        args, layout, site = parser.parse_site(argv)
     except CjcError as err:
         print("%s: %s" % (NAME, err), file=sys.stderr)
         return err.exit_status
-    ensure_marked(site.spool)
     log = DaemonLog(site.spool, NAME)
     daemon = NqsDaemon(layout, site, args.site, log)
     status = 0
