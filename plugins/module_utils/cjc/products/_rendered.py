@@ -4,8 +4,12 @@ Serviceguard, CLUSTERPRO, Sun Cluster and MSFC cannot run on our machines: their
 backends write the guide's scripts and configuration into ``config_dir`` and name
 the product commands that register them. A backend subclass says
 
-* ``paths(request, options)``: the files it manages (known without reading);
-* ``render(request, current)``: pure, ``{path: wanted text or None}`` (None: must not exist);
+* ``paths(request, options)``: the files it manages (known without reading); by default
+  the names ``FILES`` in ``config_dir``;
+* ``texts(request, current)``: pure, the wanted text of each of ``paths``, in order;
+  :meth:`RenderedBackend.render` makes of them ``{path: wanted text or None}`` (None: must
+  not exist; every file when the service is absent). A backend that edits a file of the
+  product instead (Serviceguard's control script) overrides ``render``;
 * ``commands(request, current)``: the product's command lines, each
   ``(argv, runnable)``; ``runnable`` ones are run by :meth:`apply` when the product
   CLI (``cli``) is on this node's PATH and something changed, the others are only
@@ -210,6 +214,7 @@ class RenderedBackend:
     OPTIONS = {}
     ENCODING = "utf-8"
     OWN_MODES = True    # the files are wholly ours: their mode is kept as :meth:`mode` says
+    FILES = ()          # the default paths(): these names in config_dir
 
     def options(self, request):
         check_request_paths(request)
@@ -218,6 +223,21 @@ class RenderedBackend:
     def read_more(self, request, options, run, cli):
         """Extra reading of a subclass (product objects, sibling files); a dict."""
         return {}
+
+    def paths(self, request, options):
+        """The files this backend manages, in the order of :meth:`texts`."""
+        return [os.path.join(request.config_dir, name) for name in self.FILES]
+
+    def render(self, request, current):
+        """``{path: wanted text or None}``; pure. Absent: none of the files may exist."""
+        paths = self.paths(request, current["options"])
+        if request.state == ABSENT:
+            return dict.fromkeys(paths)
+        return dict(zip(paths, self.texts(request, current)))
+
+    def texts(self, request, current):
+        """The wanted text of each of :meth:`paths`, in order (the service present); pure."""
+        raise NotImplementedError
 
     def read(self, request, run):
         """{"options", "files": {path: text or None}, "cli": path or None, ...}; reads only."""

@@ -20,9 +20,6 @@ and a script changed; then every server is restarted (the guide's step, left to 
 operator).
 """
 
-import os
-
-from . import ABSENT
 from ._rendered import RenderedBackend, opt_abspath, opt_bool, opt_name, portkeeper_argv, sh_line, start_argv, stop_argv
 
 
@@ -61,16 +58,11 @@ class ClusterproBackend(RenderedBackend):
         "push_dir": (opt_abspath, None),
     }
 
-    def paths(self, request, options):
-        return [os.path.join(request.config_dir, "start.sh"), os.path.join(request.config_dir, "stop.sh")]
+    FILES = ("start.sh", "stop.sh")
 
-    def render(self, request, current):
-        start, stop = self.paths(request, current["options"])
-        if request.state == ABSENT:
-            return {start: None, stop: None}
+    def texts(self, request, current):
         options = current["options"]
-        return {start: start_script(request, options["monitored"], options["portkeeper"]),
-                stop: stop_script(request)}
+        return [start_script(request, options["monitored"], options["portkeeper"]), stop_script(request)]
 
     def commands(self, request, current):
         push_dir = current["options"]["push_dir"]

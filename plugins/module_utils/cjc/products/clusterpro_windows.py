@@ -22,7 +22,6 @@ import os
 import re
 
 from ..errors import ConfigError
-from . import ABSENT
 from ._rendered import (REQUIRED, RenderedBackend, bat_quote, opt_account, opt_bool, opt_match,
                         opt_windows_path)
 
@@ -162,8 +161,7 @@ class ClusterproWindowsBackend(RenderedBackend):
                                "a letter, then letters, digits and '_' (at most 32)"), default_watch_id),
     }
 
-    def paths(self, request, options):
-        return [os.path.join(request.config_dir, "start.bat"), os.path.join(request.config_dir, "stop.bat")]
+    FILES = ("start.bat", "stop.bat")
 
     def read_more(self, request, options, run, cli):
         """The watch IDs used by the start.bat of the other groups (sibling directories)."""
@@ -182,16 +180,13 @@ class ClusterproWindowsBackend(RenderedBackend):
                         others[watch_id] = (site, path)
         return {"other_watch_ids": others}
 
-    def render(self, request, current):
-        start, stop = self.paths(request, current["options"])
-        if request.state == ABSENT:
-            return {start: None, stop: None}
+    def texts(self, request, current):
         options = current["options"]
         taken = current.get("other_watch_ids", {}).get(options["watch_id"].upper())
         if taken and taken[0] != request.site:
             raise ConfigError("watch ID %s is already used by site %s (%s); a watch ID must be unique in the cluster: "
                               "set options.watch_id" % (options["watch_id"], taken[0], taken[1]))
-        return {start: start_bat(request, options), stop: stop_bat(request, options)}
+        return [start_bat(request, options), stop_bat(request, options)]
 
     def mode(self, path):
         return 0o644

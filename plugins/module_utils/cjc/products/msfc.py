@@ -21,7 +21,6 @@ The site database is a Windows path, ``options.site_directory``.
 
 import os
 
-from . import ABSENT
 from ._rendered import REQUIRED, RenderedBackend, opt_windows_name, opt_windows_path, ps_quote
 
 RESOURCE_TYPE = "JobCenterCluster"
@@ -99,11 +98,8 @@ class MsfcBackend(RenderedBackend):
         return [os.path.join(request.config_dir, "%s-msfc.ps1" % request.service_name),
                 os.path.join(request.config_dir, "msfc-extension.ps1")]
 
-    def render(self, request, current):
-        register, extension = self.paths(request, current["options"])
-        if request.state == ABSENT:
-            return {register: None, extension: None}
-        return {register: register_script(request, current["options"]), extension: extension_script()}
+    def texts(self, request, current):
+        return [register_script(request, current["options"]), extension_script()]
 
     def commands(self, request, current):
         register, extension = self.paths(request, current["options"])

@@ -126,11 +126,8 @@ class SunclusterBackend(RenderedBackend):
             current["existing"] = existing
         return current
 
-    def render(self, request, current):
-        path = self.paths(request, current["options"])[0]
-        if request.state == ABSENT:
-            return {path: None}
-        return {path: setup_script(request, current["options"], current["ports"])}
+    def texts(self, request, current):
+        return [setup_script(request, current["options"], current["ports"])]
 
     def _missing(self, request, current):
         existing = current.get("existing")

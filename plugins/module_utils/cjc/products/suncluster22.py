@@ -22,9 +22,6 @@ module runs nothing): the operator registers them as the data service's start an
 stop methods (``hareg``).
 """
 
-import os
-
-from . import ABSENT
 from ._rendered import RenderedBackend, opt_name, sh_line, sh_quote, start_argv, stop_argv
 
 
@@ -103,15 +100,11 @@ class Suncluster22Backend(RenderedBackend):
     def tag(self, request, options):
         return options["tag"] or request.service_name
 
-    def paths(self, request, options):
-        return [os.path.join(request.config_dir, "start.sh"), os.path.join(request.config_dir, "stop.sh")]
+    FILES = ("start.sh", "stop.sh")
 
-    def render(self, request, current):
-        start, stop = self.paths(request, current["options"])
-        if request.state == ABSENT:
-            return {start: None, stop: None}
+    def texts(self, request, current):
         tag = self.tag(request, current["options"])
-        return {start: start_script(request, tag), stop: stop_script(request, tag)}
+        return [start_script(request, tag), stop_script(request, tag)]
 
     def commands(self, request, current):
         return []
