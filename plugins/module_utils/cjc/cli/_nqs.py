@@ -1,5 +1,8 @@
 """What the NQS user commands share (private): the site from NQS_SITE and its client."""
 
+import sys
+
+from ..nqsapi import NqsError
 from ..nqsclient import SiteClient
 from ..nqssite import resolve_nqs_site
 from .common import layout_of
@@ -12,3 +15,22 @@ def client_for(args, prog):
 
 def request_label(job_id, site):
     return "%d.%s" % (job_id, site.name)
+
+
+def call_each(client, prog, calls):
+    """Make every ``(op, args)`` call of ``calls`` on ``client``, in order, printing each reply's
+    message; a refused call is printed on stderr as ``prog: reason`` and the next one still
+    made. Closes the client. Returns the exit status: 1 when any call was refused, else 0."""
+    status = 0
+    try:
+        for op, args in calls:
+            try:
+                message = client.call(op, **args)["message"]
+                if message:
+                    print(message)
+            except NqsError as err:
+                print("%s: %s" % (prog, err), file=sys.stderr)
+                status = 1
+    finally:
+        client.close()
+    return status

@@ -8,9 +8,9 @@ output so far and who deleted it.
 import signal
 import sys
 
-from ..nqsapi import NqsError, parse_request_id
+from ..nqsapi import parse_request_id
 from .common import Parser, run
-from ._nqs import client_for
+from ._nqs import call_each, client_for
 
 PROG = "qdel"
 
@@ -22,18 +22,8 @@ def _body(argv):
     args = parser.parse_args(argv)
     ids = [parse_request_id(text) for text in args.requests]
     client = client_for(args, PROG)
-    status = 0
-    try:
-        for job_id in ids:
-            try:
-                reply = client.call("delete", id=job_id, signal=int(signal.SIGKILL if args.kill else signal.SIGTERM))
-                print(reply["message"])
-            except NqsError as err:
-                print("%s: %s" % (PROG, err), file=sys.stderr)
-                status = 1
-    finally:
-        client.close()
-    return status
+    sig = int(signal.SIGKILL if args.kill else signal.SIGTERM)
+    return call_each(client, PROG, (("delete", {"id": job_id, "signal": sig}) for job_id in ids))
 
 
 def main(argv=None):

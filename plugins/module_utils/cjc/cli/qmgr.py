@@ -7,9 +7,8 @@ users added with ``add managers USER``.
 
 import sys
 
-from ..nqsapi import NqsError
 from .common import Parser, run
-from ._nqs import client_for
+from ._nqs import call_each, client_for
 
 PROG = "qmgr"
 
@@ -20,23 +19,17 @@ def _body(argv):
     args = parser.parse_args(argv)
     client = client_for(args, PROG)
     commands = args.commands or sys.stdin.read().splitlines()
-    status = 0
-    try:
-        for line in commands:
-            if not line.strip() or line.strip().startswith("#"):
-                continue
-            if line.strip().lower() in ("exit", "quit"):
-                break
-            try:
-                message = client.call("qmgr", line=line)["message"]
-                if message:
-                    print(message)
-            except NqsError as err:
-                print("%s: %s" % (PROG, err), file=sys.stderr)
-                status = 1
-    finally:
-        client.close()
-    return status
+    return call_each(client, PROG, _calls(commands))
+
+
+def _calls(commands):
+    """The qmgr calls of the command lines: blank and ``#`` lines skipped, ``exit``/``quit`` ends."""
+    for line in commands:
+        if not line.strip() or line.strip().startswith("#"):
+            continue
+        if line.strip().lower() in ("exit", "quit"):
+            return
+        yield "qmgr", {"line": line}
 
 
 def main(argv=None):
