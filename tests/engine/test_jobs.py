@@ -177,6 +177,25 @@ def test_qdel_deletes_queued_and_signals_running_jobs(site):
     assert output(site, running)["stdout"] == "started\n"
 
 
+def test_qdel_refuses_a_request_id_of_another_site_and_takes_this_sites_full_and_short_name(site):
+    site.qmgr("stop queue guibs_1")  # the requests stay QUEUED
+    first, second = (site.qsub("echo never\n", "-q", "guibs_1", user="cjct1") for _ in range(2))
+    name = site.site.name
+    short, full = name.split(".")[0], (name if "." in name else name + ".example.com")
+    refused = site.run(QDEL, str(first), "%d.othersite" % second, user="cjct1")
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert refused.stderr == ("qdel: request %d.othersite belongs to site othersite, not to site %s (NQS_SITE): "
+                              "a command reaches only its own site; run it with NQS_SITE=othersite on a node of "
+                              "that site\n" % (second, name))
+    assert site.job(first)["state"] == site.job(second)["state"] == "QUEUED"  # nothing deleted, not even the first
+    tracker = site.run(QSTAT, "-f", "%d.othersite.example.com" % first, user="cjct1")
+    assert tracker.returncode == 1 and "belongs to site othersite.example.com" in tracker.stderr
+    done = site.run(QDEL, "%d.%s" % (first, full.upper()), "%d.%s" % (second, short), user="cjct1")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "Request %d has been deleted.\nRequest %d has been deleted.\n" % (first, second)
+    assert site.job(first)["state"] == site.job(second)["state"] == "DELETED"
+
+
 def test_a_silent_local_client_holds_up_neither_dispatch_nor_other_users(site):
     silent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     silent.connect(endpoint(site.spool, "nqs"))  # connects and never sends a request

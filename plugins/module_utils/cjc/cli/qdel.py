@@ -3,6 +3,10 @@
 Only the owner of a request or an NQS manager may delete it. A running request
 is signalled as a whole (its process group) by nqsdaemon; its tracker keeps the
 output so far and who deleted it.
+
+A REQUEST-ID is ``12`` or ``12.SITE``; SITE must name the site NQS_SITE names (its full or
+short name): ``12.othersite`` is refused before anything is deleted, as qdel reaches no
+other site.
 """
 
 import signal
@@ -20,8 +24,9 @@ def _body(argv):
     parser.add_argument("-k", dest="kill", action="store_true", help="SIGKILL running requests (default SIGTERM)")
     parser.add_argument("requests", nargs="+", metavar="REQUEST-ID")
     args = parser.parse_args(argv)
-    ids = [parse_request_id(text) for text in args.requests]
     client = client_for(args, PROG)
+    # every ID checked before any is deleted; 12.othersite is not this site's request 12
+    ids = [parse_request_id(text, client.site.name) for text in args.requests]
     sig = int(signal.SIGKILL if args.kill else signal.SIGTERM)
     return call_each(client, PROG, (("delete", {"id": job_id, "signal": sig}) for job_id in ids))
 

@@ -86,7 +86,7 @@ def _body(argv):
     site = client.site
     try:
         if args.tracker:
-            reply = client.call("tracker", id=parse_request_id(args.tracker))
+            reply = client.call("tracker", id=parse_request_id(args.tracker, site.name))
             sys.stdout.write(format_tracker(reply["tracker"], site))
             return 0
         if args.requests:
