@@ -179,7 +179,8 @@ def test_qdel_deletes_queued_and_signals_running_jobs(site):
 
 def test_qdel_refuses_a_request_id_of_another_site_and_takes_this_sites_full_and_short_name(site):
     site.qmgr("stop queue guibs_1")  # the requests stay QUEUED
-    first, second = (site.qsub("echo never\n", "-q", "guibs_1", user="cjct1") for _ in range(2))
+    first = site.qsub("echo never\n", "-q", "guibs_1", user="cjct1")
+    second = site.qsub("echo never\n", "-q", "guibs_1", user="cjct1")
     name = site.site.name
     short, full = name.split(".")[0], (name if "." in name else name + ".example.com")
     refused = site.run(QDEL, str(first), "%d.othersite" % second, user="cjct1")
