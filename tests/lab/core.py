@@ -593,7 +593,25 @@ class Lab:
         with open(os.path.join(n.state, "DOWN"), "w") as fh:  # Ansible's wrappers: unreachable
             fh.write("killed by kill_node\n")
         _run(["ip", "-n", self.hub_netns, "link", "set", n.hub_port, "down"])
-        self._kill_pids(self.pids(node))
+        self._kill_pids(self._freeze(node))
+
+    def _freeze(self, node):
+        """SIGSTOP every process of node, again until no new one appears; returns them all.
+
+        A crashed box stops all at once: killed one by one, a daemon could see its job die
+        and record it before its own turn, which no real node crash allows.
+        """
+        frozen = set()
+        while True:
+            fresh = [pid for pid in self.pids(node) if pid not in frozen]
+            if not fresh:
+                return sorted(frozen)
+            for pid in fresh:
+                try:
+                    os.kill(pid, signal.SIGSTOP)
+                except ProcessLookupError:
+                    pass
+                frozen.add(pid)
 
     def node_down(self, node):
         """True between kill_node() and revive_node()."""
