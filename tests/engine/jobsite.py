@@ -10,6 +10,7 @@ network namespaces. Those put ``plugins/module_utils`` and this directory on
 ``sys.path`` and import from here.
 """
 
+import fcntl
 import grp
 import json
 import os
@@ -97,18 +98,62 @@ def _ip(*args):
     subprocess.run(["ip"] + list(args), check=True, capture_output=True)
 
 
+USERS_LOCK = "/tmp/cjct-users.lock"
+_users_lock = None  # open while this process uses the test users (a shared flock on USERS_LOCK)
+
+
 def make_users():
-    """Create the test users with fixed UIDs (and cjct1's supplementary group)."""
-    remove_users()
-    subprocess.run(["groupadd", "-g", str(GID), GROUP], check=True, capture_output=True)
-    for name, uid in USERS.items():
-        argv = ["useradd", "-u", str(uid), "-U", "-m", "-d", "/tmp/cjct-home-%s" % name, "-s", "/bin/sh", name]
-        if name == "cjct1":
-            argv[1:1] = ["-G", GROUP]
-        subprocess.run(argv, check=True, capture_output=True)
+    """Create the test users with fixed UIDs (and cjct1's supplementary group) if missing.
+
+    Two test runs on one machine share them: creation happens under an exclusive lock,
+    then each run holds a shared lock until remove_users(), and only the last run out
+    deletes them.
+    """
+    global _users_lock
+    if _users_lock is None:
+        _users_lock = open(USERS_LOCK, "a")
+    fcntl.flock(_users_lock, fcntl.LOCK_SH)
+    if _users_as_wanted():
+        return
+    fcntl.flock(_users_lock, fcntl.LOCK_EX)  # not atomic: the shared lock is dropped first
+    try:
+        if not _users_as_wanted():
+            _delete_users()
+            subprocess.run(["groupadd", "-g", str(GID), GROUP], check=True, capture_output=True)
+            for name, uid in USERS.items():
+                argv = ["useradd", "-u", str(uid), "-U", "-m", "-d", "/tmp/cjct-home-%s" % name, "-s", "/bin/sh",
+                        name]
+                if name == "cjct1":
+                    argv[1:1] = ["-G", GROUP]
+                subprocess.run(argv, check=True, capture_output=True)
+    finally:
+        fcntl.flock(_users_lock, fcntl.LOCK_SH)
 
 
 def remove_users():
+    """Delete the test users unless another test run still uses them."""
+    global _users_lock
+    if _users_lock is None:
+        return
+    try:
+        fcntl.flock(_users_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        _delete_users()
+    except BlockingIOError:
+        pass  # another run holds them
+    finally:
+        _users_lock.close()
+        _users_lock = None
+
+
+def _users_as_wanted():
+    try:
+        return (all(pwd.getpwnam(name).pw_uid == uid for name, uid in USERS.items())
+                and grp.getgrnam(GROUP).gr_gid == GID and "cjct1" in grp.getgrnam(GROUP).gr_mem)
+    except KeyError:
+        return False
+
+
+def _delete_users():
     for name in USERS:
         try:
             pwd.getpwnam(name)
