@@ -1,6 +1,7 @@
 """The link registry, cjcls and NQS_SITE resolution (SPEC §2.2, §2.8, §2.9)."""
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -97,6 +98,10 @@ def test_install_byte_compiles_the_package_for_the_commands_interpreter(tmp_path
         compiled = {name.split(".")[0] for name in os.listdir(os.path.join(where, "__pycache__"))
                     if name.endswith(tag + ".pyc")}
         assert sources <= compiled, sources - compiled
+    # a lost cache is made again, and is no change of content
+    shutil.rmtree(os.path.join(package, "__pycache__"))
+    assert install_engine(layout, sys.executable, 100) == []
+    assert os.path.isdir(os.path.join(package, "__pycache__"))
 
 
 def column(path):

@@ -151,9 +151,11 @@ def install_engine(layout, python, local_machine_id=None, check=False):
     for directory in DIRECTORIES:
         _ensure_dir(layout.path(directory), changed, check)
     lib = layout.engine_lib
-    _sync_package(PACKAGE_DIR, os.path.join(lib, "cjc"), changed, check)
-    if not check:
-        _compile_package(python, os.path.join(lib, "cjc"))
+    package = os.path.join(lib, "cjc")
+    synced_before = len(changed)
+    _sync_package(PACKAGE_DIR, package, changed, check)
+    if not check and (len(changed) > synced_before or not os.path.isdir(os.path.join(package, "__pycache__"))):
+        _compile_package(python, package)
     for documented, module in sorted(COMMANDS.items()):
         text = WRAPPER.format(python=python, documented=documented, lib=lib, module=module)
         _ensure_file(layout.path(documented), text, 0o755, changed, check)

@@ -26,9 +26,11 @@ def _body(argv):
     if args.fingerprint:
         print(package_fingerprint())
         return 0
-    if args.expect and args.expect != package_fingerprint():
-        raise EngineMismatch("this engine package is not the one expected (fingerprint %s, expected %s)"
-                             % (package_fingerprint(), args.expect))
+    if args.expect:
+        fingerprint = package_fingerprint()
+        if fingerprint != args.expect:
+            raise EngineMismatch("this engine package is not the one expected (fingerprint %s, expected %s)"
+                                 % (fingerprint, args.expect))
     changed = install_engine(layout_of(args), args.python, args.local_machine_id, check=args.check)
     verb = "would change" if args.check else "changed"
     print("%s: %d path(s) %s under %s" % (PROG, len(changed), verb, layout_of(args).root))
