@@ -7,7 +7,16 @@ ROOT ?= /
 LOCAL_MID ?= 100
 PYTEST_ARGS ?=
 
-.PHONY: test venv apt-deps install-engine engine-tests clean
+.PHONY: test check system cluster venv apt-deps install-engine engine-tests engine-cluster-tests lint-imports clean
+
+# Test tiers (docs/reliability.md, "Test tiers"); each runs alone, make test runs all three.
+#   make check    no root, minutes: units, role docs, import contract, sanity, lint, build
+#   make system   root + network namespaces: engine tests, module integration
+#   make cluster  root + a real Pacemaker cluster and molecule scenarios
+test: check system cluster
+check: lint-imports units role-tests sanity lint build
+system: engine-tests integration
+cluster: engine-cluster-tests molecule molecule-pacemaker
 
 venv: $(VENV)/.stamp
 $(VENV)/.stamp: requirements.txt
@@ -38,11 +47,16 @@ install-engine: venv
 	PYTHONPATH=plugins/module_utils $(PY) -m cjc.cli.install --root $(ROOT) --local-machine-id $(LOCAL_MID)
 
 # pytest exits 5 when it collects nothing: that is not a failure of the suite.
-# (apt-deps-pacemaker: tests/engine/test_pacemaker.py runs a real two-node cluster, about 2 min)
-engine-tests: venv apt-deps apt-deps-pacemaker
-	$(PY) -m pytest tests/engine $(PYTEST_ARGS); rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
+# engine-tests: everything of tests/engine but the real Pacemaker cluster (marker cluster);
+# engine-cluster-tests: tests/engine/test_pacemaker.py, a real two-node cluster (about 2 min).
+engine-tests: venv apt-deps
+	$(PY) -m pytest tests/engine -m "not cluster" $(PYTEST_ARGS); rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
+engine-cluster-tests: venv apt-deps apt-deps-pacemaker
+	$(PY) -m pytest tests/engine -m cluster $(PYTEST_ARGS); rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
 
-test: engine-tests
+# The engine's import direction (.importlinter, docs/engine.md "Layers").
+lint-imports: venv
+	PYTHONPATH=plugins/module_utils $(VENV)/bin/lint-imports
 
 # The Ansible front end (modules, action plugin, engine role): docs/modules.md.
 # units: module unit tests against the real engine on temporary roots (plain pytest).
@@ -66,7 +80,6 @@ build: venv
 	$(VENV)/bin/ansible-galaxy collection install --offline -p /tmp/cjc-galaxy-build/installed /tmp/cjc-galaxy-build/cjc-cluster-*.tar.gz
 integration: venv
 	tests/integration/run.sh $(INTEGRATION)
-test: units sanity lint build integration
 
 clean:
 	rm -rf $(VENV) tests/output build
@@ -94,7 +107,7 @@ bench-failover: venv apt-deps-pacemaker
 	$(PY) bench/failover_time.py --runs $(or $(RUNS),5) --token-ms $(or $(TOKEN_MS),3000)
 # molecule-pacemaker: scenario pacemaker (lab + real cluster, site.yml with product pacemaker,
 # idempotence, verify = failover_drill.yml kill_cjcpw + standby); about 2 minutes on an idle
-# machine, part of make test. test-full is kept as another name of test.
+# machine, part of make cluster. test-full is kept as another name of test.
 .PHONY: molecule-pacemaker test-full
 molecule-pacemaker: venv apt-deps apt-deps-pacemaker collection-link
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH CJC_COLLECTIONS_PATH=$(CJC_COLLECTIONS) $(VENV)/bin/molecule test -s pacemaker
@@ -118,4 +131,3 @@ molecule: venv apt-deps collection-link
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH CJC_COLLECTIONS_PATH=$(CJC_COLLECTIONS) $(VENV)/bin/molecule test
 bench-build: venv apt-deps collection-link
 	$(PY) bench/build_time.py
-test: role-tests molecule molecule-pacemaker

@@ -29,9 +29,9 @@ for _path in (os.path.join(REPO, "tests", "engine"), os.path.join(REPO, "plugins
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
-from cjc import runstate  # noqa: E402
-from cjc.install import install_engine  # noqa: E402
-from cjc.layout import Layout  # noqa: E402
+from cjc.site import pidrecords as runstate  # noqa: E402
+from cjc.plan.install import install_engine  # noqa: E402
+from cjc.config.layout import Layout  # noqa: E402
 from jobsite import free_port, make_netns, remove_netns  # noqa: E402
 
 SITE = "benchsite.example.com"

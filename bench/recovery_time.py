@@ -14,9 +14,9 @@ import time
 
 from benchlib import LocalBenchSite, result
 
-from cjc.nqsapi import Caller, qmgr
-from cjc.restart import recover
-from cjc.store import open_store
+from cjc.jobs.requests import Caller, qmgr
+from cjc.jobs.restart import recover
+from cjc.jobs.store import open_store
 
 ATTRIBUTES = ("RESTART", "PURGE", "STOP", "MIGRATION_PURGE", "MIGRATION_STOP")
 

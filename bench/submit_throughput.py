@@ -13,8 +13,8 @@ import time
 
 from benchlib import LocalBenchSite, result
 
-from cjc.nqsapi import Caller, submit_job
-from cjc.store import open_store
+from cjc.jobs.requests import Caller, submit_job
+from cjc.jobs.store import open_store
 
 
 def main():

@@ -13,7 +13,7 @@ ACTION, each printing one JSON object:
             on NODE; the seconds since EPOCH
   table     --jobs JSON --host NODE: every job's fate against the documented one, runs that
             overlap, queues left STOPPED, the owner record
-Uses the engine installed on the node (cjc.drill, cjc.store) and its commands.
+Uses the engine installed on the node (cjc.jobs.drill, cjc.jobs.store) and its commands.
 """
 
 import argparse
@@ -27,7 +27,7 @@ import time
 
 def _engine(lib):
     sys.path.insert(0, lib)
-    from cjc import drill, runstate, store  # noqa: F401
+    from cjc.jobs import drill, runstate, store  # noqa: F401
     return drill, runstate, store
 
 

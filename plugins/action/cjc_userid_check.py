@@ -24,7 +24,7 @@ import tempfile
 import time
 
 from ansible.plugins.action import ActionBase
-from ansible_collections.cjc.cluster.plugins.module_utils.cjc import userids
+from ansible_collections.cjc.cluster.plugins.module_utils.cjc.plan import userids
 
 MODULE = "cjc.cluster.cjc_userid_check"
 POLL = 0.1

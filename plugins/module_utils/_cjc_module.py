@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 
 from ansible_collections.cjc.cluster.plugins.module_utils.cjc.errors import CjcError, CommandError
-from ansible_collections.cjc.cluster.plugins.module_utils.cjc.layout import Layout
+from ansible_collections.cjc.cluster.plugins.module_utils.cjc.config.layout import Layout
 
 
 def layout_of(module):

@@ -184,7 +184,7 @@ settings:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.cjc.cluster.plugins.module_utils._cjc_module import CjcError, fail_from, runner
-from ansible_collections.cjc.cluster.plugins.module_utils.cjc import products
+from ansible_collections.cjc.cluster.plugins.module_utils.cjc.plan import products
 
 
 def argument_spec():

@@ -123,7 +123,7 @@ settings:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.cjc.cluster.plugins.module_utils._cjc_module import CjcError, fail_from, layout_of
-from ansible_collections.cjc.cluster.plugins.module_utils.cjc import conffiles
+from ansible_collections.cjc.cluster.plugins.module_utils.cjc.plan import daemon_conf as conffiles
 
 
 def argument_spec():

@@ -220,7 +220,7 @@ site:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.cjc.cluster.plugins.module_utils._cjc_module import CjcError, fail_from, layout_of, runner
-from ansible_collections.cjc.cluster.plugins.module_utils.cjc import sitestate
+from ansible_collections.cjc.cluster.plugins.module_utils.cjc.plan import site as sitestate
 
 
 def argument_spec():

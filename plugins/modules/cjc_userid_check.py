@@ -147,7 +147,7 @@ reowned:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.cjc.cluster.plugins.module_utils._cjc_module import CjcError, fail_from
-from ansible_collections.cjc.cluster.plugins.module_utils.cjc import userids
+from ansible_collections.cjc.cluster.plugins.module_utils.cjc.plan import userids
 
 
 def argument_spec():

@@ -15,8 +15,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "plugins", "module_utils"))
 
-from cjc.install import install_engine  # noqa: E402
-from cjc.layout import Layout  # noqa: E402
+from cjc.plan.install import install_engine  # noqa: E402
+from cjc.config.layout import Layout  # noqa: E402
 from jobsite import make_netns, remove_netns  # noqa: E402
 
 

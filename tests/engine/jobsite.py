@@ -23,11 +23,11 @@ import sys
 import tempfile
 import time
 
-from cjc import runstate
-from cjc.install import install_engine
-from cjc.layout import Layout
-from cjc.siteprocs import end_processes, site_processes
-from cjc.sites import local_site
+from cjc.site import pidrecords as runstate
+from cjc.plan.install import install_engine
+from cjc.config.layout import Layout
+from cjc.site.processes import end_processes, site_processes
+from cjc.site.registry import local_site
 
 USERS = {"cjct1": 23001, "cjct2": 23002}
 GROUP, GID = "cjctgrp", 23100  # a supplementary group of cjct1
@@ -262,8 +262,8 @@ class Node:
         return self.run("/usr/bin/qmgr", *args, user=user)
 
     def tracker(self, job_id):
-        from cjc.nqsapi import job_tracker
-        from cjc.store import open_store
+        from cjc.jobs.requests import job_tracker
+        from cjc.jobs.store import open_store
         with open_store(self.spool) as store:
             return job_tracker(store, job_id)
 
@@ -276,8 +276,8 @@ class Node:
                           seconds, "request %d to be %s" % (job_id, "/".join(states)))
 
     def queues(self):
-        from cjc.nqsapi import queue_status
-        from cjc.store import open_store
+        from cjc.jobs.requests import queue_status
+        from cjc.jobs.store import open_store
         with open_store(self.spool) as store:
             return {q.name: q for q in queue_status(store)}
 

@@ -20,11 +20,11 @@ import uuid
 
 import pytest
 
-from cjc.install import install_engine
-from cjc.layout import Layout
-from cjc.nqsapi import Caller, NqsError, submit_job
-from cjc.siteprocs import site_processes
-from cjc.store import open_store
+from cjc.plan.install import install_engine
+from cjc.config.layout import Layout
+from cjc.jobs.requests import Caller, NqsError, submit_job
+from cjc.site.processes import site_processes
+from cjc.jobs.store import open_store
 from jobsite import make_netns, remove_netns
 
 pytestmark = pytest.mark.netns

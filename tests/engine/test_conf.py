@@ -4,9 +4,9 @@ import os
 
 import pytest
 
-from cjc import daemonconf, siteconf
+from cjc.config import daemonconf, siteconf
 from cjc.errors import ConfigError
-from cjc.keyvalue import KeyValueFile
+from cjc.config.keyvalue import KeyValueFile
 
 SAMPLE = ("# common settings\n"
           "local_daemon=OFF\n"

@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from cjc.store import FAULT_ENV
+from cjc.jobs.store import FAULT_ENV
 from jobsite import Node, make_root, remove_root, wait_until
 
 

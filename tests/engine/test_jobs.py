@@ -9,7 +9,7 @@ import time
 import psutil
 import pytest
 
-from cjc.daemonlog import DaemonLog, endpoint
+from cjc.site.log import DaemonLog, endpoint
 
 from jobsite import GID, USERS, Node, make_root, make_users, remove_root, remove_users, wait_until
 

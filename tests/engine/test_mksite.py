@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from cjc import runstate
-from cjc.sites import Registry
+from cjc.site import pidrecords as runstate
+from cjc.site.registry import Registry
 
 pytestmark = pytest.mark.netns
 
@@ -162,8 +162,8 @@ def test_read_only_file_system_is_refused(site_ns, node_root, tmp_path):
 def test_unwritable_directory_is_refused_for_a_user(site_ns):
     import shutil
     import tempfile
-    from cjc.install import install_engine
-    from cjc.layout import Layout
+    from cjc.plan.install import install_engine
+    from cjc.config.layout import Layout
     base = tempfile.mkdtemp(prefix="cjc-unwritable-", dir="/tmp")
     try:
         os.chmod(base, 0o755)

@@ -7,9 +7,9 @@ import struct
 
 import pytest
 
-from cjc import wire
-from cjc.netproto import Refused, remote_call
-from cjc.store import open_store
+from cjc.net import wire
+from cjc.net.peers import Refused, remote_call
+from cjc.jobs.store import open_store
 from jobsite import USERS, Node, free_port, make_root, make_users, remove_root, remove_users, wait_until
 
 

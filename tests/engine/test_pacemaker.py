@@ -17,7 +17,7 @@ from lab import Lab, LabConfig
 from lab.fixtures import lab_unavailable_reason, unique_name
 from lab.pacemaker import pacemaker_unavailable_reason
 
-pytestmark = [pytest.mark.netns, pytest.mark.slow]
+pytestmark = [pytest.mark.netns, pytest.mark.slow, pytest.mark.cluster]
 
 AGENT = "/usr/lib/ocf/resource.d/cjc/cjcsite"
 #: bounds of the recovery time (trigger -> jobs re-running on the standby), generous for

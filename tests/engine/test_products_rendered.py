@@ -11,9 +11,9 @@ import subprocess
 
 import pytest
 
-from cjc import products
+from cjc.plan import products
 from cjc.errors import CjcError, ConfigError
-from cjc.products import clusterpro, serviceguard, suncluster
+from cjc.plan.products import clusterpro, serviceguard, suncluster
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GOLDEN = os.path.join(HERE, "golden")
@@ -481,7 +481,7 @@ def test_config_dir_is_required(tmp_path):
 
 def test_quoting_still_applies_to_every_value():
     """Defence in depth: the quoting helpers neutralise what validation would already refuse."""
-    from cjc.products._rendered import bat_quote, ps_quote, sh_double_quoted, sh_line
+    from cjc.plan.products._rendered import bat_quote, ps_quote, sh_double_quoted, sh_line
     assert sh_line(["/x/cjcpw", "a b", "$(id)"]) == "/x/cjcpw 'a b' '$(id)'"
     assert sh_double_quoted("/x/cjcpw '$(id)' `id` \"q\" \\") == '"/x/cjcpw \'\\$(id)\' \\`id\\` \\"q\\" \\\\"'
     assert ps_quote("it's") == "'it''s'"

@@ -19,7 +19,7 @@ import subprocess
 
 import pytest
 
-from cjc import products
+from cjc.plan import products
 from test_products_rendered import LEGACY, Runner
 import test_supervisor
 from test_supervisor import ADDRESS, CJCPW, SITE, wait_until

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from cjc.siteprocs import site_processes
+from cjc.site.processes import site_processes
 
 pytestmark = pytest.mark.netns
 
@@ -33,7 +33,7 @@ def test_site_processes_ignores_the_same_spool_in_another_network_namespace(tmp_
     enter = ["ip", "netns", "exec", netns]
     here = _spawn(spool, *enter)
     other = _spawn(spool, "unshare", "--net")
-    probe = ("import json, sys; sys.path.insert(0, %r); from cjc.siteprocs import site_processes; "
+    probe = ("import json, sys; sys.path.insert(0, %r); from cjc.site.processes import site_processes; "
              "print(json.dumps(sorted(p.pid for p in site_processes(%r))))"
              % (os.path.dirname(os.path.dirname(os.path.abspath(sys.modules["cjc"].__file__))), spool))
     try:

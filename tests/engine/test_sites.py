@@ -8,15 +8,15 @@ import sys
 
 import pytest
 
-from cjc import install as install_mod
-from cjc import runstate
+from cjc.plan import install as install_mod
+from cjc.site import pidrecords as runstate
 from cjc.cli import cjcls
 from cjc.errors import NqsFatal
-from cjc.install import install_engine
-from cjc.layout import Layout, layout_from
-from cjc.netnames import address_of_link, link_name
-from cjc.nqssite import resolve_nqs_site
-from cjc.sites import Registry, siteinfo_text
+from cjc.plan.install import install_engine
+from cjc.config.layout import Layout, layout_from
+from cjc.site.names import address_of_link, link_name
+from cjc.site.nqs_site import resolve_nqs_site
+from cjc.site.registry import Registry, siteinfo_text
 
 CJCLS = "/usr/lib/nqs/cluster/cjcls"
 

@@ -8,11 +8,11 @@ import sys
 
 import pytest
 
-from cjc import store as store_mod
-from cjc.install import install_engine
-from cjc.layout import Layout
-from cjc.nqsapi import Caller, NqsError, qmgr, queue_status, submit_job
-from cjc.store import SCHEMA_VERSION, StoreError, create_store, db_path, open_store
+from cjc.jobs import store as store_mod
+from cjc.plan.install import install_engine
+from cjc.config.layout import Layout
+from cjc.jobs.requests import Caller, NqsError, qmgr, queue_status, submit_job
+from cjc.jobs.store import SCHEMA_VERSION, StoreError, create_store, db_path, open_store
 
 ROOT = Caller(0, "root")
 
@@ -82,10 +82,10 @@ def test_a_failed_transaction_leaves_nothing(spool):
 def test_a_submit_is_on_disk_when_it_returns(spool):
     """The submitter is SIGKILLed right after submit returns: the job is there."""
     create_store(spool)
-    code = ("import os, signal, sys; sys.path.insert(0, %r); from cjc.store import open_store; "
-            "from cjc.nqsapi import Caller, submit_job; s = open_store(%r); "
+    code = ("import os, signal, sys; sys.path.insert(0, %r); from cjc.jobs.store import open_store; "
+            "from cjc.jobs.requests import Caller, submit_job; s = open_store(%r); "
             "print(submit_job(s, Caller(0, 'root'), 'true', 'guibs_1'), flush=True); "
-            "os.kill(os.getpid(), signal.SIGKILL)" % (os.path.dirname(os.path.dirname(store_mod.__file__)), spool))
+            "os.kill(os.getpid(), signal.SIGKILL)" % (os.path.dirname(os.path.dirname(os.path.dirname(store_mod.__file__))), spool))
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == -signal.SIGKILL
     with open_store(spool) as store:

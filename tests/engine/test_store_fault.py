@@ -5,14 +5,14 @@ import sqlite3
 import subprocess
 import sys
 
-from cjc.store import FAULT_ENV, create_store, db_path
+from cjc.jobs.store import FAULT_ENV, create_store, db_path
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ENGINE = os.path.join(os.path.dirname(os.path.dirname(HERE)), "plugins", "module_utils")
 WRITER = """
 import sys
 sys.path.insert(0, %r)
-from cjc.store import open_store
+from cjc.jobs.store import open_store
 with open_store(sys.argv[1]) as store:
     with store.transaction() as db:
         db.execute("INSERT INTO managers (name) VALUES (?)", (sys.argv[2],))

@@ -12,12 +12,12 @@ import time
 
 import pytest
 
-from cjc import runstate
-from cjc.daemonlog import DaemonLog
-from cjc.siteconf import SiteTimings
-from cjc.siteprocs import site_processes
-from cjc.sites import Registry, cluster_site
-from cjc.supervisor import BootError, SiteSupervisor
+from cjc.site import pidrecords as runstate
+from cjc.site.log import DaemonLog
+from cjc.config.siteconf import SiteTimings
+from cjc.site.processes import site_processes
+from cjc.site.registry import Registry, cluster_site
+from cjc.supervise.supervisor import BootError, SiteSupervisor
 from jobsite import wait_until
 
 pytestmark = pytest.mark.netns

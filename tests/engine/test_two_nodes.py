@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from cjc.siteprocs import site_processes
+from cjc.site.processes import site_processes
 
 pytestmark = pytest.mark.netns
 

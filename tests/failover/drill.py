@@ -36,10 +36,10 @@ for _path in (ENGINE, os.path.join(REPO, "tests", "engine")):  # the engine; job
         sys.path.insert(0, _path)
 
 import jobsite  # noqa: E402
-from cjc.drill import (DRILL_QUEUES, EXPECTED, JOB_SCRIPT, QUEUES, fates, format_rows,  # noqa: E402,F401
+from cjc.jobs.drill import (DRILL_QUEUES, EXPECTED, JOB_SCRIPT, QUEUES, fates, format_rows,  # noqa: E402,F401
                        job_name, overlapping_runs, queue_lines, read_jobs, recovered)
-from cjc.runstate import pid_exists  # noqa: E402
-from cjc.store import open_store  # noqa: E402
+from cjc.site.pidrecords import pid_exists  # noqa: E402
+from cjc.jobs.store import open_store  # noqa: E402
 
 TRIGGERS = ("kill_cjcpw", "standby", "kill_node", "split_brain")
 
@@ -103,7 +103,7 @@ class SiteCluster:
         node = node or self.lab.node_names[0]
         code = (
             "import json, os, subprocess, sys\n"
-            "from cjc import products\n"
+            "from cjc.plan import products\n"
             "def run(argv, env):\n"
             "    cp = subprocess.run(argv, env=dict(os.environ, **env), capture_output=True, text=True)\n"
             "    return cp.returncode, cp.stdout, cp.stderr\n"

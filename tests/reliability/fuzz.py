@@ -279,7 +279,7 @@ def _read_reply(sock):
 
 class FuzzSite:
     def __init__(self):
-        from cjc.layout import Layout
+        from cjc.config.layout import Layout
         self.base = tempfile.mkdtemp(prefix="cjc-fuzz-", dir="/tmp")
         os.chmod(self.base, 0o755)
         self.layout = Layout(os.path.join(self.base, "root"))
@@ -293,9 +293,9 @@ class FuzzSite:
                               capture_output=True, text=True, **kwargs)
 
     def up(self):
-        from cjc.install import install_engine
-        from cjc.nqsapi import Caller, qmgr
-        from cjc.store import open_store
+        from cjc.plan.install import install_engine
+        from cjc.jobs.requests import Caller, qmgr
+        from cjc.jobs.store import open_store
         from jobsite import make_netns
         make_netns(self.netns, [a + "/24" for a in (ADDRESS, PEER, STRANGER)],
                    "127.0.0.1 localhost\n%s %s\n%s fuzzpeer.example.com\n" % (ADDRESS, SITE, PEER))

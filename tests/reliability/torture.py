@@ -56,9 +56,9 @@ for _path in (TESTS, ENGINE, os.path.join(TESTS, "engine")):  # the lab; the eng
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
-from cjc.runstate import pid_exists  # noqa: E402
-from cjc.siteprocs import site_processes  # noqa: E402
-from cjc.store import FAULT_ENV  # noqa: E402
+from cjc.site.pidrecords import pid_exists  # noqa: E402
+from cjc.site.processes import site_processes  # noqa: E402
+from cjc.jobs.store import FAULT_ENV  # noqa: E402
 from jobsite import wait_until  # noqa: E402
 
 MODES = ("nqsdaemon", "cjcpw", "site", "commit", "node")
@@ -79,8 +79,8 @@ echo "end $ID $$ $(date +%s.%N)" >> "$T/runs.log"
 SUBMITTER = r"""
 import json, random, sys, time
 sys.path.insert(0, "/usr/lib/nqs/lib")
-from cjc.nqsapi import Caller, poke, submit_job
-from cjc.store import open_store
+from cjc.jobs.requests import Caller, poke, submit_job
+from cjc.jobs.store import open_store
 spool, spec = sys.argv[1], json.loads(sys.argv[2])
 rng = random.Random(spec["seed"])
 root = Caller(0, "root")
@@ -148,8 +148,8 @@ class Torture:
             raise TortureError("cjcmksite failed: %s" % made.stderr)
         os.makedirs(os.path.join(self.host_tdir, "locks"), exist_ok=True)
         open(os.path.join(self.host_tdir, "runs.log"), "a").close()
-        from cjc.nqsapi import Caller, qmgr
-        from cjc.store import open_store
+        from cjc.jobs.requests import Caller, qmgr
+        from cjc.jobs.store import open_store
         with open_store(self.host_spool) as store:
             for line in ("set queue guibs_1 run_limit=4",
                          "create batch_queue tpurge run_limit=2 restart=PURGE"):
@@ -309,7 +309,7 @@ class Torture:
             time.sleep(0.1)
 
     def rows(self, ids):
-        from cjc.store import open_store
+        from cjc.jobs.store import open_store
         with open_store(self.host_spool) as store, store.snapshot() as db:
             marks = ",".join("?" * len(ids))
             rows = {r["id"]: dict(r) for r in db.execute(

@@ -18,12 +18,11 @@ _TREE = tempfile.mkdtemp(prefix="cjc-unit-collections-")
 os.makedirs(os.path.join(_TREE, "ansible_collections", "cjc"))
 os.symlink(REPO, os.path.join(_TREE, "ansible_collections", "cjc", "cluster"))
 sys.path.insert(0, _TREE)
-sys.path.insert(0, os.path.join(REPO, "plugins", "module_utils"))  # the engine as ``cjc`` too
 
 from ansible.module_utils.testing import patch_module_args  # noqa: E402
 
-from cjc.install import install_engine  # noqa: E402
-from cjc.layout import Layout  # noqa: E402
+from ansible_collections.cjc.cluster.plugins.module_utils.cjc.plan.install import install_engine  # noqa: E402
+from ansible_collections.cjc.cluster.plugins.module_utils.cjc.config.layout import Layout  # noqa: E402
 
 
 class ModuleExit(Exception):

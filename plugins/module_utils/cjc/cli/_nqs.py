@@ -2,9 +2,9 @@
 
 import sys
 
-from ..nqsapi import NqsError
-from ..nqsclient import SiteClient
-from ..nqssite import resolve_nqs_site
+from ..jobs.requests import NqsError
+from ..net.client import SiteClient
+from ..site.nqs_site import resolve_nqs_site
 from .common import layout_of
 
 

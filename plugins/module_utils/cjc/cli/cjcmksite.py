@@ -2,7 +2,7 @@
 
 import sys
 
-from ..mksite import make_site, plan_mksite
+from ..plan.mksite import make_site, plan_mksite
 from .common import Parser, layout_of, run
 
 PROG = "cjcmksite"

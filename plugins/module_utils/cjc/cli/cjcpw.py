@@ -12,10 +12,10 @@ another live cjcpw (here or on a node sharing the disk).
 import os
 import sys
 
-from ..daemonlog import DaemonLog
+from ..site.log import DaemonLog
 from ..errors import SiteError
-from ..owner import run_monitored, start_detached, stop_site
-from ..sites import Registry, plan_register, register_link
+from ..supervise.owner import run_monitored, start_detached, stop_site
+from ..site.registry import Registry, plan_register, register_link
 from .common import Parser, layout_of, run
 
 PROG = "cjcpw"

@@ -4,7 +4,7 @@ import argparse
 import sys
 
 from ..errors import CjcError, NqsFatal, UsageError
-from ..layout import layout_from
+from ..config.layout import layout_from
 
 
 class Parser(argparse.ArgumentParser):

@@ -3,7 +3,7 @@
 import sys
 
 from ..errors import EngineMismatch
-from ..install import install_engine, package_fingerprint
+from ..plan.install import install_engine, package_fingerprint
 from .common import Parser, layout_of, run
 
 PROG = "cjc-install"

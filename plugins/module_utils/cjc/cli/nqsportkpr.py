@@ -11,11 +11,11 @@ import os
 import socket
 import sys
 
-from ..daemonconf import NQS_PORT_DEFAULT, SITE, load_daemon_conf
+from ..config.daemonconf import NQS_PORT_DEFAULT, SITE, load_daemon_conf
 from ..errors import CjcError, UsageError
-from ..netnames import link_name
-from ..portkeeper import PortKeeper, keeper_present
-from ..sites import cluster_site
+from ..site.names import link_name
+from ..net.portkeeper import PortKeeper, keeper_present
+from ..site.registry import cluster_site
 from .common import Parser, layout_of, run
 
 PROG = "nqsportkpr"

@@ -7,10 +7,10 @@ Under a live ``cjcpw`` the daemons are started by it without disturbing it (guid
 import sys
 
 from ..errors import SiteError
-from ..owner import UP, live_owner, request_daemons, site_timings, start_detached
-from ..ownership import describe_owner, is_owned
-from ..daemonlog import DaemonLog
-from ..sites import Registry
+from ..supervise.owner import UP, live_owner, request_daemons, site_timings, start_detached
+from ..site.ownership import describe_owner, is_owned
+from ..site.log import DaemonLog
+from ..site.registry import Registry
 from .common import Parser, layout_of, run
 
 PROG = "nqsstart"

@@ -6,8 +6,8 @@ Under a live monitoring ``cjcpw`` only the daemons stop and cjcpw stays (guide
 
 import sys
 
-from ..daemonlog import DaemonLog
-from ..owner import DOWN, live_owner, request_daemons, site_timings, stop_site
+from ..site.log import DaemonLog
+from ..supervise.owner import DOWN, live_owner, request_daemons, site_timings, stop_site
 from .cjcpw import print_stop_report
 from .common import Parser, layout_of, run
 from .nqsstart import chosen_site

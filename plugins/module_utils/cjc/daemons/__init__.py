@@ -13,9 +13,9 @@ import signal
 import sys
 
 from ..errors import UsageError
-from ..layout import layout_from
-from ..siteprocs import SPOOL_ENV
-from ..sites import open_site
+from ..config.layout import layout_from
+from ..site.processes import SPOOL_ENV
+from ..site.registry import open_site
 
 _BOOT = "import sys; sys.path.insert(0, %r); from %s.daemons.%s import main; sys.exit(main())"
 

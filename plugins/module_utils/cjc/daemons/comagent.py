@@ -2,7 +2,7 @@
 
 ``comagent --root ROOT --site local|DB-PATH`` (installed at ``/usr/lib/nqs/combase/comagent``).
 
-``GET /status`` answers :func:`..sitestatus.site_status` as JSON, ``GET /health``
+``GET /status`` answers :func:`site_status` as JSON, ``GET /health``
 answers ``{"ok": true}``. It listens on the site's ``ipaddress`` and on a loopback
 address of its own: ``127.<b>.<c>.<d>`` for a site address ``a.b.c.d``
 (``127.0.0.1`` for the local site), so several sites on one node never collide on
@@ -15,15 +15,24 @@ import os
 import selectors
 import sys
 
-from .. import runstate
-from ..daemonconf import comagent_endpoints
-from ..daemonlog import DaemonLog
+from ..site import pidrecords
+from ..config.daemonconf import comagent_endpoints
+from ..site.log import DaemonLog
 from ..errors import CjcError
-from ..sitestatus import site_status
-from ..store import open_store
+from ..jobs.requests import list_jobs, queue_status
+from ..jobs.store import RUNNING
+from ..site.status import read_status
+from ..jobs.store import open_store
 from . import DaemonArgs, SignalReceiver
 
 NAME = "comagent"
+
+
+
+def site_status(site, store):
+    """The site's own status (:func:`read_status`) with its queues and running jobs."""
+    return dict(read_status(site), queues=[q._asdict() for q in queue_status(store)],
+                running_jobs=[job for job in list_jobs(store) if job["state"] == RUNNING])
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -67,7 +76,7 @@ def serve(site, log):
     for server in servers:
         selector.register(server.socket, selectors.EVENT_READ, server)
     record = site.record_path("comagent.pid")
-    runstate.write_record(record, os.getpid())  # serving from here on
+    pidrecords.write_record(record, os.getpid())  # serving from here on
     log.info("serving on %s" % ", ".join("%s:%d" % s.server_address for s in servers))
     try:
         while not signals.pending:
@@ -77,7 +86,7 @@ def serve(site, log):
                 else:
                     key.data._handle_request_noblock()
     finally:
-        runstate.remove_record(record, os.getpid())
+        pidrecords.remove_record(record, os.getpid())
         for server in servers:
             server.server_close()
         store.close()

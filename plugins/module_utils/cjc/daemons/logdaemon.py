@@ -13,8 +13,8 @@ import selectors
 import socket
 import sys
 
-from .. import runstate
-from ..daemonlog import endpoint, format_line
+from ..site import pidrecords
+from ..site.log import endpoint, format_line
 from ..errors import CjcError
 from . import DaemonArgs, SignalReceiver
 
@@ -80,7 +80,7 @@ def main(argv=None):
     selector.register(sock, selectors.EVENT_READ)
     record = site.record_path("logdaemon.pid")
     logfile.write([format_line(NAME, os.getpid(), "INFO", "collecting the logs of site %s" % site.name).encode()])
-    runstate.write_record(record, os.getpid())
+    pidrecords.write_record(record, os.getpid())
     try:
         while not signals.pending:
             selector.select(5.0)
@@ -88,7 +88,7 @@ def main(argv=None):
         _drain(sock, logfile)
         logfile.write([format_line(NAME, os.getpid(), "INFO", "stopped").encode()])
     finally:
-        runstate.remove_record(record, os.getpid())
+        pidrecords.remove_record(record, os.getpid())
         logfile.close()
         signals.drain()
     return 0

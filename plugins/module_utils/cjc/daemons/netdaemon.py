@@ -16,12 +16,13 @@ import selectors
 import sys
 import time
 
-from .. import runstate, wire
-from ..daemonlog import DaemonLog
+from ..site import pidrecords
+from ..net import wire
+from ..site.log import DaemonLog
 from ..errors import CjcError
-from ..netproto import Refused, handle_request, listen_address
-from ..portkeeper import obtain_listener
-from ..store import open_store
+from ..net.peers import Refused, handle_request, listen_address
+from ..net.portkeeper import obtain_listener
+from ..jobs.store import open_store
 from . import DaemonArgs, SignalReceiver
 
 NAME = "netdaemon"
@@ -58,7 +59,7 @@ class NetDaemon:
         self.listener.setblocking(False)
         self.selector.register(self.listener, selectors.EVENT_READ, None)
         self.signals = SignalReceiver(self.selector)
-        runstate.write_record(self.record, os.getpid())
+        pidrecords.write_record(self.record, os.getpid())
         self.log.info("listening on %s port %d for site %s" % (address, port, self.site.name))
 
     def run(self):
@@ -172,7 +173,7 @@ class NetDaemon:
         conn.sock.close()
 
     def finish(self):
-        runstate.remove_record(self.record, os.getpid())
+        pidrecords.remove_record(self.record, os.getpid())
 
 
 def main(argv=None):

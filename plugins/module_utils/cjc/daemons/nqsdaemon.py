@@ -36,17 +36,18 @@ import sys
 import threading
 import time
 
-from .. import runstate, wire
-from ..daemonlog import DaemonLog, endpoint
+from ..site import pidrecords
+from ..net import wire
+from ..site.log import DaemonLog, endpoint
 from ..errors import CjcError
-from ..jobrun import JobStartError, describe_status, remove_run_files, spawn_job, store_output
-from ..netproto import remote_call
-from ..nqsapi import Caller, poke, serve_request
-from ..nqsclient import WRITES
-from ..ownership import OWNER_FD_ENV
-from ..restart import recover
-from ..siteprocs import end_processes, site_processes
-from ..store import BATCH, DELETED, EXITED, MIGRATED, PIPE, QUEUED, RUNNING, add_event, open_store
+from ..jobs.spawn import JobStartError, describe_status, remove_run_files, spawn_job, store_output
+from ..net.peers import remote_call
+from ..jobs.requests import Caller, poke, serve_request
+from ..net.client import WRITES
+from ..site.ownership import OWNER_FD_ENV
+from ..jobs.restart import recover
+from ..site.processes import end_processes, site_processes
+from ..jobs.store import BATCH, DELETED, EXITED, MIGRATED, PIPE, QUEUED, RUNNING, add_event, open_store
 from . import DaemonArgs, SignalReceiver, daemon_command, site_environment
 
 NAME = "nqsdaemon"
@@ -92,7 +93,7 @@ class NqsDaemon:
         self.selector = selectors.DefaultSelector()
         self.record = site.record_path("nqsdaemon.pid")
         self.lock_fd = None
-        self.host = runstate.this_host()
+        self.host = pidrecords.this_host()
         self.spawner = concurrent.futures.ThreadPoolExecutor(SPAWN_THREADS, thread_name_prefix="spawn")
         self.devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         self.keep_fds = owner_lock_fd()
@@ -110,7 +111,7 @@ class NqsDaemon:
         # only now: a netdaemon left by a SIGKILLed predecessor may still hold the port for a moment
         self._spawn_netdaemon()
         self._wait_netdaemon()
-        runstate.write_record(self.record, os.getpid())
+        pidrecords.write_record(self.record, os.getpid())
         self.log.info("site %s serving (pid %d, spool %s)" % (self.site.name, os.getpid(), self.site.spool))
 
     def _lock(self):
@@ -159,7 +160,7 @@ class NqsDaemon:
         self.signals = SignalReceiver(self.selector, (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD))
 
     def _spawn_netdaemon(self):
-        stale = runstate.live_pid(self.site.record_path("netdaemon.pid"))
+        stale = pidrecords.live_pid(self.site.record_path("netdaemon.pid"))
         if stale:  # the child of a SIGKILLed predecessor, still holding the NQS port
             import psutil
             self.log.warning("ending netdaemon pid %s left by a previous nqsdaemon" % stale)
@@ -173,7 +174,7 @@ class NqsDaemon:
     def _wait_netdaemon(self):
         """Until netdaemon serves (its record names it); it dying first is a start failure."""
         record = self.site.record_path("netdaemon.pid")
-        while runstate.live_pid(record) != self.netdaemon.pid:
+        while pidrecords.live_pid(record) != self.netdaemon.pid:
             self._act_on_signals()
             self._reap()
             if self.netdaemon_status is not None:
@@ -434,7 +435,7 @@ class NqsDaemon:
                 self.netdaemon.wait()
             except ProcessLookupError:
                 pass
-        runstate.remove_record(self.record, os.getpid())
+        pidrecords.remove_record(self.record, os.getpid())
         self.spawner.shutdown()
         if self.store is not None:
             self.store.close()

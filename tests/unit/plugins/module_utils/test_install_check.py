@@ -3,8 +3,8 @@
 import os
 import sys
 
-from cjc.install import install_engine
-from cjc.layout import Layout
+from ansible_collections.cjc.cluster.plugins.module_utils.cjc.plan.install import install_engine
+from ansible_collections.cjc.cluster.plugins.module_utils.cjc.config.layout import Layout
 
 
 def tree(root):

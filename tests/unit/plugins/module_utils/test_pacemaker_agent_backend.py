@@ -9,12 +9,13 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from cjc import ocfagent, products
-from cjc.errors import ConfigError
-from cjc.install import install_engine
-from cjc.layout import Layout
-from cjc.products import pacemaker
-from cjc.siteconf import DEFAULT_TIMINGS, SiteTimings
+from ansible_collections.cjc.cluster.plugins.module_utils.cjc.ocf import agent as ocfagent
+from ansible_collections.cjc.cluster.plugins.module_utils.cjc.plan import products
+from ansible_collections.cjc.cluster.plugins.module_utils.cjc.errors import ConfigError
+from ansible_collections.cjc.cluster.plugins.module_utils.cjc.plan.install import install_engine
+from ansible_collections.cjc.cluster.plugins.module_utils.cjc.config.layout import Layout
+from ansible_collections.cjc.cluster.plugins.module_utils.cjc.plan.products import pacemaker
+from ansible_collections.cjc.cluster.plugins.module_utils.cjc.config.siteconf import DEFAULT_TIMINGS, SiteTimings
 
 DTD = "/usr/share/resource-agents/ra-api-1.dtd"
 

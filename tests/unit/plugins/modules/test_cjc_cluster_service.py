@@ -7,9 +7,9 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from ansible_collections.cjc.cluster.plugins.modules import cjc_cluster_service
-from cjc import products
-from cjc.products import pacemaker
-from cjc.siteconf import DEFAULT_TIMINGS
+from ansible_collections.cjc.cluster.plugins.module_utils.cjc.plan import products
+from ansible_collections.cjc.cluster.plugins.module_utils.cjc.plan.products import pacemaker
+from ansible_collections.cjc.cluster.plugins.module_utils.cjc.config.siteconf import DEFAULT_TIMINGS
 
 BASE = dict(site="jobsite.example.com", db_path="/mnt/jobdb")
 

@@ -10,8 +10,8 @@ import sys
 import pytest
 
 from ansible_collections.cjc.cluster.plugins.modules import cjc_site
-from cjc.install import install_engine
-from cjc.layout import Layout
+from ansible_collections.cjc.cluster.plugins.module_utils.cjc.plan.install import install_engine
+from ansible_collections.cjc.cluster.plugins.module_utils.cjc.config.layout import Layout
 
 SITE = "localhost"  # 127.0.0.1 on lo
 HEX = "7F000001"

@@ -6,7 +6,7 @@ import os
 import pytest
 
 from ansible_collections.cjc.cluster.plugins.modules import cjc_userid_check
-from cjc import userids
+from ansible_collections.cjc.cluster.plugins.module_utils.cjc.plan import userids
 
 PASSWD = "root:x:0:0:root:/root:/bin/bash\n{users}"
 GROUP = "root:x:0:\n{groups}"

@@ -1,0 +1,1 @@
+"""Configuration: every path under the root prefix, and the documented files with their rules."""

@@ -1,0 +1,92 @@
+"""``daemon.conf``: the common file and the per-site files (guide §2.3(5), §2.5.5).
+
+* common ``/usr/lib/nqs/rc/daemon.conf``: ``local_daemon=SITE|OFF``, ``maintenance=ON|OFF``;
+* local site ``/usr/lib/nqs/daemon.conf`` and cluster site ``<db>/nqs/daemon.conf``:
+  ``ipaddress=<IPv4>`` (for a cluster site: the relocatable address), and the ports.
+
+Unknown keys are kept untouched on edit and reported (the real product knows many
+more keys; this engine does not act on them).
+"""
+
+import ipaddress
+
+from ..errors import ConfigError
+from .keyvalue import Diagnostic, KeyValueFile
+
+COMMON, SITE = "common", "site"
+
+NQS_PORT_DEFAULT = 607
+COMAGENT_PORT_DEFAULT = 611
+
+
+def _choice(*allowed):
+    def check(key, value):
+        if value not in allowed:
+            raise ConfigError("%s=%s is not valid: use %s" % (key, value, " or ".join(allowed)))
+        return value
+    return check
+
+
+def _ipv4(key, value):
+    try:
+        return str(ipaddress.IPv4Address(value))
+    except ValueError:
+        raise ConfigError("%s=%s is not an IPv4 address (like 192.168.1.100)" % (key, value))
+
+
+def _port(key, value):
+    if not str(value).isdigit() or not 1 <= int(value) <= 65535:
+        raise ConfigError("%s=%s is not a TCP port number (1-65535)" % (key, value))
+    return str(int(value))
+
+
+KEYS = {
+    COMMON: {"local_daemon": _choice("SITE", "OFF"), "maintenance": _choice("ON", "OFF")},
+    SITE: {"ipaddress": _ipv4, "nqs_port": _port, "comagent_port": _port},
+}
+
+
+def check_value(scope, key, value):
+    """The normalised text of ``value`` for ``key`` in a ``scope`` file, or ConfigError."""
+    checks = KEYS[scope]
+    if key not in checks:
+        raise ConfigError("%s daemon.conf has no key %r; known keys: %s"
+                          % (scope, key, ", ".join(sorted(checks))))
+    return checks[key](key, str(value))
+
+
+def load_daemon_conf(path, scope):
+    """(effective settings, [Diagnostic]) of one daemon.conf; bad values are reported and dropped."""
+    conf = KeyValueFile.load(path)
+    diagnostics = conf.diagnostics(known_keys=KEYS[scope])
+    settings = {}
+    for key, raw in conf.values().items():
+        if key not in KEYS[scope]:
+            continue
+        try:
+            settings[key] = check_value(scope, key, raw)
+        except ConfigError as err:
+            diagnostics.append(Diagnostic(path, conf.lineno(key), "%s (line ignored)" % err))
+    return settings, diagnostics
+
+
+def comagent_endpoints(site):
+    """[(address, port)] the site's comagent listens on, loopback first.
+
+    The site's ``ipaddress`` (else its address), and a loopback address of the
+    site's own: ``127.<b>.<c>.<d>`` for site address ``a.b.c.d``, ``127.0.0.1`` for
+    the local site, so several sites on one node never collide on loopback. The
+    port is ``comagent_port`` (default 611). Kept here, in a light module, because
+    the OCF agent's monitor starts a fresh interpreter each time.
+    """
+    settings, _diagnostics = load_daemon_conf(site.daemon_conf, SITE)
+    port = int(settings.get("comagent_port", COMAGENT_PORT_DEFAULT))
+    address = settings.get("ipaddress") or site.address
+    if site.is_local or not address:
+        loopback = "127.0.0.1"
+    else:
+        loopback = "127." + ".".join(str(ipaddress.IPv4Address(address)).split(".")[1:])
+    found = [(loopback, port)]
+    if address and (address, port) not in found:
+        found.append((address, port))
+    return found

@@ -1,0 +1,1 @@
+"""Jobs: the site database and the life of a job (submit, dispatch, end, restart rules)."""

@@ -1,0 +1,151 @@
+"""Running one job: its user, its environment, its session, its output files.
+
+A job runs (SPEC §2.10, §2.12):
+  * under its owner's UID, primary GID and supplementary groups (looked up by UID:
+    both nodes have identical UIDs), never as root unless root submitted it;
+  * with a clean environment: the owner's HOME/USER/LOGNAME/SHELL, a fixed PATH,
+    the variables given at submit, the NQS ``QSUB_*`` variables, and
+    ``CJC_SITE_SPOOL`` so every process it starts can be found at stop;
+  * in the owner's home directory (``/`` when it has none);
+  * as the leader of its own session and process group, so it ends as a unit.
+stdout/stderr go to files in ``<spool>/output/`` while it runs and into the site
+database (its tracker) when the run ends.
+"""
+
+import json
+import os
+import pwd
+import subprocess
+
+from ..site.processes import JOB_ENV, SPOOL_ENV
+
+OUTPUT_DIR = "output"
+SCRIPT_DIR = os.path.join("private", "scripts")
+MAX_KEPT_OUTPUT = 1024 * 1024
+JOB_PATH = "/usr/local/bin:/usr/bin:/bin"
+DEFAULT_SHELL = "/bin/sh"
+
+
+class JobStartError(Exception):
+    """The job cannot be started here (its user does not exist, ...)."""
+
+
+def output_paths(spool, job_id):
+    base = os.path.join(spool, OUTPUT_DIR, str(job_id))
+    return base + ".o", base + ".e"
+
+
+def script_path(spool, job_id):
+    return os.path.join(spool, SCRIPT_DIR, "%d.sh" % job_id)
+
+
+def job_environment(site, job, user):
+    env = json.loads(job["env"] or "{}")
+    env.update({
+        "HOME": user.pw_dir, "USER": user.pw_name, "LOGNAME": user.pw_name,
+        "SHELL": user.pw_shell or DEFAULT_SHELL, "PATH": JOB_PATH,
+        "ENVIRONMENT": "BATCH",
+        JOB_ENV: "%d.%s" % (job["id"], site.name),
+        "QSUB_REQNAME": job["name"], "QSUB_QUEUE": job["queue"], "QSUB_HOST": site.name,
+        SPOOL_ENV: site.spool,
+    })
+    return env
+
+
+def spawn_job(site, job, stdin=None, keep_fds=()):
+    """Start ``job`` (a jobs row); returns its Popen. Raises JobStartError.
+
+    ``stdin``: an open file descriptor of /dev/null to share (saves an open per job).
+    ``keep_fds``: descriptors the job inherits: the site's ownership lock, so no other
+    node can take the site over while a job of this one still runs (SPEC §2.10).
+    Safe to call from several threads at once.
+    """
+    try:
+        user = pwd.getpwuid(job["uid"])
+    except KeyError:
+        raise JobStartError("user ID %d (%s) does not exist on this node: user IDs must be identical on "
+                            "every node (§2.2.1)" % (job["uid"], job["owner"]))
+    credentials = {}
+    if os.geteuid() == 0:
+        groups = os.getgrouplist(user.pw_name, user.pw_gid)
+        # Same identity as the daemon (root jobs): no credential change, which lets
+        # subprocess use vfork() -- several times cheaper than fork() of the daemon.
+        if (user.pw_uid, user.pw_gid, sorted(set(groups))) != (os.getuid(), os.getgid(), sorted(set(os.getgroups()))):
+            credentials = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": groups}
+    elif user.pw_uid != os.geteuid():
+        raise JobStartError("nqsdaemon does not run as root and cannot run jobs of %s" % user.pw_name)
+    script = script_path(site.spool, job["id"])
+    directory = os.path.dirname(script)
+    if not os.path.isdir(directory):
+        os.makedirs(directory, exist_ok=True)
+        os.chmod(directory, 0o711)  # users reach their own script by name, list nothing
+    fd = os.open(script, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o500)
+    try:
+        os.write(fd, bytes(job["script"]))
+        if os.geteuid() == 0:
+            os.fchown(fd, user.pw_uid, user.pw_gid)
+    finally:
+        os.close(fd)
+    out_path, err_path = output_paths(site.spool, job["id"])
+    out = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
+    err = os.open(err_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
+    home = user.pw_dir if user.pw_dir and os.path.isdir(user.pw_dir) else "/"
+    try:
+        return subprocess.Popen([job["shell"] or DEFAULT_SHELL, script],
+                                stdin=subprocess.DEVNULL if stdin is None else stdin,
+                                stdout=out, stderr=err, cwd=home, env=job_environment(site, job, user),
+                                start_new_session=True, close_fds=True, pass_fds=keep_fds, **credentials)
+    except OSError as err_:
+        raise JobStartError("cannot start the job: %s" % err_)
+    finally:
+        os.close(out)
+        os.close(err)
+
+
+def _read_capped(path):
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_KEPT_OUTPUT + 1)
+            if len(data) > MAX_KEPT_OUTPUT:
+                rest = os.fstat(handle.fileno()).st_size - MAX_KEPT_OUTPUT
+                data = data[:MAX_KEPT_OUTPUT] + b"\n[cjc: %d more bytes not kept]\n" % rest
+            return data
+    except FileNotFoundError:
+        return b""
+
+
+def run_files(spool, job_id):
+    """The files of one run: stdout, stderr, script."""
+    return output_paths(spool, job_id) + (script_path(spool, job_id),)
+
+
+def store_output(db, spool, job, exit_status, ended, how):
+    """Copy a run's output into the tracker (``outputs`` row of run ``job['runs']``).
+
+    The files stay: the caller removes them with :func:`remove_run_files` only after
+    the transaction has committed, so a crash before the COMMIT loses nothing.
+    """
+    out_path, err_path = output_paths(spool, job["id"])
+    db.execute("INSERT OR REPLACE INTO outputs (job_id, run, stdout, stderr, exit_status, started, ended, how) "
+               "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+               (job["id"], job["runs"], _read_capped(out_path), _read_capped(err_path), exit_status,
+                job["started"], ended, how))
+
+
+def remove_run_files(spool, job_ids):
+    """Remove the output and script files of runs whose end has been committed."""
+    for job_id in job_ids:
+        for path in run_files(spool, job_id):
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+
+
+def describe_status(status):
+    """(exit status for the tracker, words) from a waitpid status."""
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        return 128 + sig, "killed by signal %d" % sig
+    code = os.waitstatus_to_exitcode(status)
+    return code, "exit status %d" % code

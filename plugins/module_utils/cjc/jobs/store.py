@@ -1,0 +1,273 @@
+"""The site database: queues, jobs (requests), trackers, managers, machines, user maps.
+
+One SQLite file per site, ``<spool>/private/nqs.db``, so moving the disk moves the
+site (SPEC §2.1). Durability (SPEC §2.10): WAL journal with ``synchronous=FULL``;
+a transaction that returned has been fsynced, so a committed submit survives a
+power loss or a SIGKILL at any instant.
+
+Contract of this module:
+  * every write happens inside :meth:`Store.transaction` (``BEGIN IMMEDIATE``,
+    commit on success, rollback on any exception): all or nothing;
+  * bound parameters only, never SQL built from values;
+  * the schema carries a version (``PRAGMA user_version``); :func:`open_store`
+    upgrades an older database once, forward only, inside one transaction, and
+    refuses a database newer than this engine with :class:`StoreError`.
+"""
+
+import contextlib
+import os
+import signal
+import sqlite3
+import sys
+import time
+
+from ..errors import CjcError
+
+DB_NAME = "nqs.db"
+DB_DIR = "private"
+
+# Queue and job vocabulary (guide §2.5.4, NQS).
+BATCH, PIPE = "BATCH", "PIPE"
+RESTART_ATTRIBUTES = ("RESTART", "PURGE", "STOP", "MIGRATION_PURGE", "MIGRATION_STOP")
+RESTART_FLAGS = ("ENABLE", "DISABLE")
+QUEUED, RUNNING, EXITED, DELETED, MIGRATED = "QUEUED", "RUNNING", "EXITED", "DELETED", "MIGRATED"
+JOB_STATES = (QUEUED, RUNNING, EXITED, DELETED, MIGRATED)
+
+DEFAULT_PIPE_QUEUE = "guilb_def"
+DEFAULT_BATCH_QUEUE = "guibs_1"
+
+# Forward migrations: MIGRATIONS[n] brings a database from version n to n + 1.
+MIGRATIONS = (
+    # 0 -> 1: queues, jobs and their trackers.
+    """
+    CREATE TABLE queues (
+        name TEXT PRIMARY KEY,
+        type TEXT NOT NULL CHECK (type IN ('BATCH', 'PIPE')),
+        priority INTEGER NOT NULL DEFAULT 10,
+        run_limit INTEGER NOT NULL DEFAULT 1,
+        enabled INTEGER NOT NULL DEFAULT 1,
+        started INTEGER NOT NULL DEFAULT 1,
+        restart TEXT NOT NULL DEFAULT 'RESTART',
+        destination TEXT,
+        created REAL NOT NULL
+    );
+    CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        queue TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        uid INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        restart TEXT NOT NULL DEFAULT 'ENABLE',
+        script BLOB NOT NULL,
+        shell TEXT,
+        env TEXT NOT NULL DEFAULT '{}',
+        submitted REAL NOT NULL,
+        started REAL,
+        ended REAL,
+        exit_status INTEGER,
+        pid INTEGER,
+        host TEXT,
+        runs INTEGER NOT NULL DEFAULT 0,
+        delete_reason TEXT,
+        kill_signal INTEGER,
+        reason TEXT,
+        origin TEXT
+    );
+    CREATE INDEX jobs_by_state ON jobs (state, queue);
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        job_id INTEGER NOT NULL,
+        at REAL NOT NULL,
+        state TEXT NOT NULL,
+        message TEXT NOT NULL
+    );
+    CREATE INDEX events_by_job ON events (job_id);
+    CREATE TABLE outputs (
+        job_id INTEGER NOT NULL,
+        run INTEGER NOT NULL,
+        stdout BLOB NOT NULL,
+        stderr BLOB NOT NULL,
+        exit_status INTEGER,
+        started REAL,
+        ended REAL,
+        how TEXT NOT NULL,
+        PRIMARY KEY (job_id, run)
+    );
+    CREATE TABLE managers (name TEXT PRIMARY KEY);
+    """,
+    # 1 -> 2: migration destinations and the network (machine IDs, user mapping, SPEC §2.12).
+    """
+    ALTER TABLE queues ADD COLUMN migration_dest TEXT;
+    CREATE TABLE machines (
+        machine_id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        address TEXT NOT NULL,
+        port INTEGER NOT NULL
+    );
+    CREATE TABLE user_map (
+        machine_id INTEGER NOT NULL,
+        remote_user TEXT NOT NULL,
+        local_user TEXT NOT NULL,
+        PRIMARY KEY (machine_id, remote_user)
+    );
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+# Crash-test hook (issue 9), off by default: when CJC_STORE_FAULT names a file, a
+# transaction that wrote rows and is about to COMMIT checks that file; if it exists
+# and holds this program's name (basename of argv[0], e.g. ``nqsdaemon``) or nothing,
+# the process removes it (so exactly one process fires) and SIGKILLs itself: the
+# write is done, the commit never happens. Only the crash-torture tests set it.
+FAULT_ENV = "CJC_STORE_FAULT"
+_FAULT_FILE = os.environ.get(FAULT_ENV)
+
+
+def _fault_point():
+    try:
+        with open(_FAULT_FILE, encoding="utf-8") as handle:
+            who = handle.read().strip()
+    except OSError:
+        return
+    if who and who != os.path.basename(sys.argv[0] if sys.argv else ""):
+        return
+    try:
+        os.unlink(_FAULT_FILE)
+    except OSError:
+        return  # another process fired it first
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+class StoreError(CjcError):
+    """The site database is missing, newer than this engine, or unusable."""
+
+
+def db_path(spool):
+    """Where the site database of the site with ``spool`` lives."""
+    return os.path.join(spool, DB_DIR, DB_NAME)
+
+
+class Store:
+    """One connection to a site database. Not shared between threads or processes."""
+
+    def __init__(self, path):
+        self.path = path
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves, one place only.
+        self.db = sqlite3.connect(path, timeout=60, isolation_level=None)
+        self.db.row_factory = sqlite3.Row
+        mode = self.db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if mode.lower() != "wal":
+            raise StoreError("%s: cannot switch the site database to WAL mode (got %s)" % (path, mode))
+        self.db.execute("PRAGMA synchronous=FULL")  # SPEC §2.10: survive power loss
+
+    def close(self):
+        self.db.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @contextlib.contextmanager
+    def transaction(self):
+        """``with store.transaction() as db:`` -- a write transaction, all or nothing.
+
+        ``BEGIN IMMEDIATE`` takes the write lock at once (no upgrade deadlocks);
+        the commit is durable when the block returns.
+        """
+        self.db.execute("BEGIN IMMEDIATE")
+        changes = self.db.total_changes
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        if _FAULT_FILE and self.db.total_changes != changes:
+            _fault_point()
+        self.db.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def snapshot(self):
+        """``with store.snapshot() as db:`` -- a consistent read-only view."""
+        self.db.execute("BEGIN")
+        try:
+            yield self.db
+        finally:
+            self.db.execute("ROLLBACK")
+
+    def version(self):
+        return self.db.execute("PRAGMA user_version").fetchone()[0]
+
+
+def _migrate(store, target=SCHEMA_VERSION):
+    """Bring the database to ``target`` in one transaction; returns the version found."""
+    with store.transaction() as db:
+        found = db.execute("PRAGMA user_version").fetchone()[0]
+        if found > SCHEMA_VERSION:
+            raise StoreError("site database %s has schema version %d, newer than this engine knows "
+                             "(%d): install the newer engine on this node (both nodes must run the "
+                             "same engine version)" % (store.path, found, SCHEMA_VERSION))
+        for version in range(found, target):
+            for statement in MIGRATIONS[version].split(";"):
+                if statement.strip():
+                    db.execute(statement)
+        if target > found:
+            # PRAGMA takes no bound parameters; target is an int from this module.
+            db.execute("PRAGMA user_version=%d" % int(target))
+        if found == 0 and target >= 1:
+            _create_default_queues(db)
+    return found
+
+
+def _create_default_queues(db):
+    """Every new site has the pipe queue guilb_def routing to the batch queue guibs_1."""
+    now = time.time()
+    db.execute("INSERT INTO queues (name, type, priority, run_limit, destination, created) "
+               "VALUES (?, ?, 10, 1, ?, ?)", (DEFAULT_PIPE_QUEUE, PIPE, DEFAULT_BATCH_QUEUE, now))
+    db.execute("INSERT INTO queues (name, type, priority, run_limit, created) VALUES (?, ?, 10, 1, ?)",
+               (DEFAULT_BATCH_QUEUE, BATCH, now + 1e-6))
+
+
+def create_store(spool, target=SCHEMA_VERSION):
+    """Create (or upgrade) the site database of ``spool``; idempotent. Returns its path.
+
+    ``target`` exists for tests that need an old-version database.
+    """
+    directory = os.path.join(spool, DB_DIR)
+    if not os.path.isdir(directory):
+        os.makedirs(directory, 0o755)
+    path = db_path(spool)
+    with Store(path) as store:
+        _migrate(store, target)
+    # Scripts and environments of every user are inside: root only (the -wal and -shm
+    # files SQLite makes take this mode too). Users reach it through nqsdaemon.
+    os.chmod(path, 0o600)
+    return path
+
+
+def open_store(spool):
+    """The Store of the site with ``spool``, upgraded to this engine's schema; or StoreError."""
+    path = db_path(spool)
+    if not os.path.isfile(path):
+        raise StoreError("no site database at %s: make the site with cjcmksite (cluster site) or "
+                         "install the engine (local site)" % path)
+    try:
+        store = Store(path)
+    except sqlite3.DatabaseError as err:
+        raise StoreError("site database %s cannot be opened: %s" % (path, err))
+    try:
+        if store.version() != SCHEMA_VERSION:
+            _migrate(store)
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def add_event(db, job_id, state, message, at=None):
+    """Append one state change to a job's tracker history (inside a transaction)."""
+    db.execute("INSERT INTO events (job_id, at, state, message) VALUES (?, ?, ?, ?)",
+               (job_id, time.time() if at is None else at, state, message))

@@ -1,0 +1,37 @@
+"""Is the site running here, who owns it, which daemons serve: one answer, read from the node.
+
+:func:`read_status` reads the site's pid records (never the site database), so it
+answers on a node where the site is down or its disk is not mounted, and costs no
+SQLite open. comagent adds the queues and running jobs to it for ``/status``.
+"""
+
+import os
+
+from . import pidrecords
+from .daemonset import SITE_DAEMONS
+from .ownership import OWNER_RECORD
+
+
+def daemon_states(site):
+    """{daemon name: {"pid": pid or None, "state": "running"|"stopped"}} on this node."""
+    states = {}
+    for spec in SITE_DAEMONS:
+        for record in spec.records:
+            pid = pidrecords.live_pid(site.record_path(record))
+            states[record[:-len(".pid")]] = {"pid": pid, "state": "running" if pid else "stopped"}
+    return states
+
+
+def read_status(site):
+    """{site, machine_id, db_path, host, owner (record + alive), daemons} of ``site`` on this node."""
+    owner = pidrecords.read_record(os.path.join(site.run_dir, OWNER_RECORD))
+    if owner is not None:
+        owner = dict(owner, alive=pidrecords.record_is_alive(owner))
+    return {
+        "site": site.name,
+        "machine_id": site.machine_id,
+        "db_path": site.db_path,
+        "host": pidrecords.this_host(),
+        "owner": owner,
+        "daemons": daemon_states(site),
+    }
