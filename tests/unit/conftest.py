@@ -25,14 +25,6 @@ from ansible_collections.cjc.cluster.plugins.module_utils.cjc.plan.install impor
 from ansible_collections.cjc.cluster.plugins.module_utils.cjc.config.layout import Layout  # noqa: E402
 
 
-class ModuleExit(Exception):
-    """Raised instead of sys.exit: the module's JSON result."""
-
-    def __init__(self, result):
-        super().__init__(result)
-        self.result = result
-
-
 def run_module(module, args, check_mode=False, diff=True, capsys=None):
     """Run ``module.main()`` with ``args``; return its result dict (``failed`` set on fail_json)."""
     args = dict(args, _ansible_check_mode=check_mode, _ansible_diff=diff)

@@ -22,6 +22,18 @@ ENGINE_LIB = "/usr/lib/nqs/lib"
 SPOOL = "/usr/spool/nqs"
 USER_BIN = "/usr/bin"
 
+# The engine's commands at their documented paths (guide §2.1.4, §2.5.3, §2.5.5, §3.1.3).
+CJCPW = CLUSTER_BIN + "/cjcpw"
+CJCMKSITE = CLUSTER_BIN + "/cjcmksite"
+CJCLS = CLUSTER_BIN + "/cjcls"
+NQSSTART = NQS_LIB + "/nqsstart"
+NQSSTOP = NQS_LIB + "/nqsstop"
+NQSPORTKPR = NQS_LIB + "/nqsportkpr"
+
+#: the locale every engine command runs in when its output is read (messages in English,
+#: stable number formats)
+C_LOCALE = {"LANG": "C", "LC_ALL": "C"}
+
 
 class Layout:
     """The documented paths of one node, resolved under ``root``."""
@@ -50,6 +62,14 @@ class Layout:
     engine_lib = property(lambda self: self.path(ENGINE_LIB))
     spool = property(lambda self: self.path(SPOOL))
     user_bin = property(lambda self: self.path(USER_BIN))
+
+    def command_environ(self):
+        """Environment for running an engine command on this layout: the C locale, and the
+        root prefix when it is not ``/`` (a lab node)."""
+        environ = dict(C_LOCALE)
+        if self.root != "/":
+            environ[ROOT_ENV] = self.root
+        return environ
 
     def __repr__(self):
         return "Layout(%r)" % self.root

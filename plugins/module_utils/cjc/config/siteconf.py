@@ -64,6 +64,21 @@ class SiteTimings(collections.namedtuple("SiteTimings", "boot_timeout stop_timeo
     def total_stop_seconds(self):
         return self.forcekill_time if self.forced_from_start else self.stop_timeout
 
+    @property
+    def advised_start_timeout(self):
+        """The cluster's start timeout for the site: BOOT_TIMEOUT plus :data:`TIMEOUT_MARGIN`."""
+        return self.boot_timeout + TIMEOUT_MARGIN
+
+    @property
+    def advised_stop_timeout(self):
+        """The cluster's stop timeout for the site: the whole stop bound plus :data:`TIMEOUT_MARGIN`."""
+        return self.total_stop_seconds + TIMEOUT_MARGIN
+
+
+#: seconds a cluster product's start/stop timeout adds to the site.conf bound (interpreter
+#: start-up, the cluster's own work): the OCF meta-data advises it and the CIB operations use it
+TIMEOUT_MARGIN = 30
+
 
 DEFAULT_TIMINGS = SiteTimings(*(limits[0] for limits in LIMITS.values()))
 

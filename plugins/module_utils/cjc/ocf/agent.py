@@ -53,16 +53,14 @@ from ..site import pidrecords
 from ..config.daemonconf import comagent_endpoints
 from ..site.daemonset import SITE_DAEMONS
 from ..errors import CjcError
-from ..config.layout import Layout
+from ..config.layout import C_LOCALE, CJCPW, Layout
 from ..site.ownership import OWNER_RECORD
-from ..config.siteconf import DEFAULT_TIMINGS, load_site_conf
+from ..config.siteconf import DEFAULT_TIMINGS, TIMEOUT_MARGIN, load_site_conf
 from ..site.registry import check_db_path_syntax, cluster_site
 
 PROVIDER = "cjc"
 AGENT_NAME = "cjcsite"
 AGENT_PATH = "/usr/lib/ocf/resource.d/%s/%s" % (PROVIDER, AGENT_NAME)
-CJCPW = "/usr/lib/nqs/cluster/cjcpw"
-TIMEOUT_MARGIN = 30  # advised start/stop timeouts: the site.conf bound plus this
 
 OCF_SUCCESS, OCF_ERR_GENERIC, OCF_ERR_ARGS, OCF_ERR_UNIMPLEMENTED = 0, 1, 2, 3
 OCF_ERR_PERM, OCF_ERR_INSTALLED, OCF_ERR_CONFIGURED, OCF_NOT_RUNNING = 4, 5, 6, 7
@@ -79,8 +77,7 @@ HEALTH_TIMEOUT = 5.0
 
 def metadata(timings=DEFAULT_TIMINGS):
     """The agent's meta-data XML (ra-api-1.dtd); timeouts derived from ``timings``."""
-    start = timings.boot_timeout + TIMEOUT_MARGIN
-    stop = timings.total_stop_seconds + TIMEOUT_MARGIN
+    start, stop = timings.advised_start_timeout, timings.advised_stop_timeout
     return """<?xml version="1.0"?>
 <!DOCTYPE resource-agent SYSTEM "ra-api-1.dtd">
 <resource-agent name="{name}" version="1.0">
@@ -202,7 +199,7 @@ class SiteAgent:
         return self.layout.path(documented)
 
     def _env(self):
-        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C", "LC_ALL": "C",
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", **C_LOCALE,
                "CJC_ROOT": self.layout.root}
         return env
 

@@ -14,7 +14,7 @@ import subprocess
 from ..ocf import agent
 from ..jobs import store
 from ..config.fileio import write_atomic
-from ..site.registry import read_siteinfo, siteinfo_text
+from ..site.registry import SITEINFO, read_siteinfo, write_siteinfo
 
 PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the cjc package
 
@@ -164,8 +164,10 @@ def install_engine(layout, python, local_machine_id=None, check=False):
     _ensure_dir(layout.path(os.path.dirname(agent.AGENT_PATH)), changed, check)
     _ensure_file(layout.path(agent.AGENT_PATH), agent.agent_script(python, lib), 0o755, changed, check)
     if read_siteinfo(layout.spool) is None and local_machine_id is not None:
-        _ensure_file(os.path.join(layout.spool, "siteinfo"), siteinfo_text(int(local_machine_id)), 0o644, changed,
-                     check)
+        siteinfo = os.path.join(layout.spool, SITEINFO)
+        if not check:
+            write_siteinfo(layout.spool, int(local_machine_id))
+        changed.append(siteinfo)
     # The local site's database (queues, jobs): made once, upgraded when the engine is newer.
     if not os.path.isfile(store.db_path(layout.spool)) or _store_outdated(layout.spool):
         changed.append(store.db_path(layout.spool) if check else store.create_store(layout.spool))

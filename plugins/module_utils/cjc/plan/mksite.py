@@ -17,7 +17,7 @@ from ..errors import SiteError
 from ..config.fileio import fsync_dir, write_atomic
 from ..site.names import check_address_is_local, link_name, resolve_site_address
 from ..config.siteconf import INT_MAX
-from ..site.registry import Registry, check_db_path_syntax, register_link, siteinfo_text
+from ..site.registry import Registry, check_db_path_syntax, register_link, write_siteinfo
 from ..jobs.store import create_store
 
 SPOOL_SUBDIRS = ("run", "log", "output", "private")
@@ -105,7 +105,7 @@ def build_spool(spool, plan):
     _mkdir_755(spool)
     for sub in SPOOL_SUBDIRS:
         _mkdir_755(os.path.join(spool, sub))
-    write_atomic(os.path.join(spool, "siteinfo"), siteinfo_text(plan.machine_id, plan.name, plan.address))
+    write_siteinfo(spool, plan.machine_id, plan.name, plan.address)
     # §2.3(5): a cluster site listens on its relocatable address
     write_atomic(os.path.join(spool, "daemon.conf"), "ipaddress=%s\n" % plan.address)
 

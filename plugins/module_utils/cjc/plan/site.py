@@ -44,6 +44,7 @@ from . import daemon_conf
 from ..site import pidrecords
 from ..errors import CommandError, SiteError
 from ..config.fileio import fsync_dir
+from ..config.layout import CJCPW, NQSSTART, NQSSTOP
 from .mksite import make_site, parse_machine_id, plan_mksite
 from ..site.listing import format_table
 from ..site.names import link_name, local_addresses, resolve_site_address
@@ -54,9 +55,6 @@ from ..site.registry import (CJCPW_RECORD, Registry, check_db_path_syntax, clust
 PRESENT, ABSENT, STARTED, STOPPED, MAINTENANCE = "present", "absent", "started", "stopped", "maintenance"
 STATES = (PRESENT, ABSENT, STARTED, STOPPED, MAINTENANCE)
 
-CJCPW = "/usr/lib/nqs/cluster/cjcpw"
-NQSSTART = "/usr/lib/nqs/nqsstart"
-NQSSTOP = "/usr/lib/nqs/nqsstop"
 
 SiteRequest = collections.namedtuple(
     "SiteRequest", "name machine_id db_path state purge_db local mount_point")
@@ -71,14 +69,6 @@ class SitePlan(collections.namedtuple("SitePlan", "request actions warnings befo
     @property
     def changed(self):
         return bool(self.actions)
-
-
-def command_environ(layout):
-    """Environment for engine commands: C locale, and the root prefix of a lab node."""
-    environ = {"LANG": "C", "LC_ALL": "C"}
-    if layout.root != "/":
-        environ["CJC_ROOT"] = layout.root
-    return environ
 
 
 def maintenance_on(layout):
@@ -335,7 +325,7 @@ def apply_site(layout, plan, run, report=lambda line: None):
 
 
 def _run_checked(layout, plan, argv, run):
-    rc, out, err = run(argv, command_environ(layout))
+    rc, out, err = run(argv, layout.command_environ())
     if rc != 0:
         raise CommandError("%s failed (rc=%d): %s" % (" ".join(argv), rc, (err or out).strip()[-500:]),
                            argv=argv, rc=rc, stdout=out, stderr=err)

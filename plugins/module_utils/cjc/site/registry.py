@@ -70,6 +70,7 @@ def siteinfo_text(machine_id, name=None, address=None):
 
 
 def write_siteinfo(spool, machine_id, name=None, address=None):
+    """Write the site's identity (the one writer: cjcmksite and the installer), atomically."""
     write_atomic(os.path.join(spool, SITEINFO), siteinfo_text(machine_id, name, address))
 
 

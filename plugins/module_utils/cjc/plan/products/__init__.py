@@ -25,8 +25,6 @@ field                  meaning
 A backend implements ``read(request, run)`` (the product's current configuration,
 reading only), ``plan(request, current)`` (pure: a :class:`ServicePlan`) and
 ``apply(plan, run)``; ``run(argv, environ)`` returns ``(rc, stdout, stderr)``.
-Backends not built yet are registered as :class:`PlannedBackend`: asking for them
-fails with the issue that delivers them, never with a pretend success.
 """
 
 import collections
@@ -86,22 +84,6 @@ def make_request(product, site, db_path, address=None, service_name=None, monito
         raise ConfigError("state %r is not known; use present or absent" % (state,))
     return ServiceRequest(product, site, db_path, address, service_name, monitor_interval,
                           tuple(dependencies), state, dict(options or {}), root or "/", config_dir)
-
-
-class PlannedBackend:
-    """A product whose backend a later issue delivers; every use fails with that issue."""
-
-    implemented = False
-
-    def __init__(self, product, issue, what):
-        self.product, self.issue, self.what = product, issue, what
-
-    def _refuse(self, *_args, **_kwargs):
-        raise ProductError("cluster product %s is not implemented yet: its backend (%s) comes with issue "
-                           "#%d; nothing was changed. Implemented products: %s"
-                           % (self.product, self.what, self.issue, ", ".join(implemented_products()) or "none"))
-
-    read = plan = apply = _refuse
 
 
 def _pacemaker():

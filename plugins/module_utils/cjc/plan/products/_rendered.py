@@ -33,13 +33,10 @@ import shutil
 from ...config.daemonconf import COMAGENT_PORT_DEFAULT, NQS_PORT_DEFAULT, SITE, load_daemon_conf
 from ...errors import CommandError, ConfigError
 from ...config.fileio import read_text, write_atomic
-from ...config.layout import CLUSTER_BIN, NQS_LIB, Layout
+from ...config.layout import C_LOCALE, CJCPW, NQSPORTKPR, Layout
 from ...site.registry import cluster_site
 from . import ABSENT, ServicePlan
 
-ENV = {"LANG": "C", "LC_ALL": "C"}
-CJCPW = CLUSTER_BIN + "/cjcpw"
-NQSPORTKPR = NQS_LIB + "/nqsportkpr"
 
 _SAFE_ROOT = re.compile(r"^/[A-Za-z0-9._+/-]*$")
 # Windows: drive, backslash, then letters, digits, space and . _ + - ( ); no quote, %, ^, &, |, <, >, !
@@ -306,7 +303,7 @@ class RenderedBackend:
                     pass
             elif action["action"] == "run":
                 argv = action["argv"]
-                rc, out, err = run(argv, ENV)
+                rc, out, err = run(argv, C_LOCALE)
                 if rc != 0:
                     raise CommandError("%s failed (rc=%d): %s; the files are written, run the remaining "
                                        "commands by hand once fixed" % (sh_line(argv), rc, (err or out).strip()),

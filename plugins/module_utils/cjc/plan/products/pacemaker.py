@@ -52,12 +52,11 @@ import time
 import xml.etree.ElementTree as ET
 
 from ...errors import CommandError, ConfigError
+from ...config.layout import C_LOCALE
 from ...config.siteconf import DEFAULT_TIMINGS, load_site_conf
 from . import ABSENT, ProductError, ServicePlan
 
 AGENT = "/usr/lib/ocf/resource.d/cjc/cjcsite"
-TIMEOUT_MARGIN = 30
-ENV = {"LANG": "C", "LC_ALL": "C"}
 OPTIONS = ("migration_threshold", "failure_timeout", "resource_stickiness", "ip_nic", "filesystem", "wait")
 FS_KEYS = ("device", "directory", "fstype", "options")
 DEFAULT_WAIT = 120
@@ -144,8 +143,8 @@ def wanted_group(request, timings=DEFAULT_TIMINGS):
     _meta(primitive, site_id, [("migration-threshold", options.get("migration_threshold")),
                                ("failure-timeout", options.get("failure_timeout"))])
     ops = ET.SubElement(primitive, "operations")
-    _op(ops, site_id, "start", 0, timings.boot_timeout + TIMEOUT_MARGIN)
-    _op(ops, site_id, "stop", 0, timings.total_stop_seconds + TIMEOUT_MARGIN)
+    _op(ops, site_id, "start", 0, timings.advised_start_timeout)
+    _op(ops, site_id, "stop", 0, timings.advised_stop_timeout)
     _op(ops, site_id, "monitor", request.monitor_interval, 30)
     return group
 
@@ -257,7 +256,7 @@ def _group_diff(scope, existing, wanted):
 def group_state(run, group_id):
     """{"members": {id: [nodes where active]}, "failed": [ids], "known": bool} from ``crm_mon``."""
     argv = ["crm_mon", "-1", "--output-as=xml"]
-    rc, out, err = run(argv, ENV)
+    rc, out, err = run(argv, C_LOCALE)
     if rc != 0:
         raise CommandError("%s failed (rc=%d): %s" % (" ".join(argv), rc, (err or out).strip()),
                            argv=argv, rc=rc, stdout=out, stderr=err)
@@ -300,7 +299,7 @@ def wait_for_group(run, group_id, want, seconds, sleep=time.sleep, clock=time.mo
         elif not any(state["members"].values()):
             return None
         if clock() >= deadline:
-            rc, out, _err = run(["crm_mon", "-1", "-r", "--failcounts"], ENV)
+            rc, out, _err = run(["crm_mon", "-1", "-r", "--failcounts"], C_LOCALE)
             raise ProductError("resource group %s was not %s within %d s: %s\n%s"
                                % (group_id, want, seconds, state, out if rc == 0 else ""))
         sleep(0.2)
@@ -317,7 +316,7 @@ class PacemakerBackend:
         current = {}
         for scope in ("resources", "constraints"):
             argv = ["cibadmin", "--query", "--scope", scope]
-            rc, out, err = run(argv, ENV)
+            rc, out, err = run(argv, C_LOCALE)
             if rc != 0:
                 raise CommandError("%s failed (rc=%d): %s; is Pacemaker running on this node?"
                                    % (" ".join(argv), rc, (err or out).strip()), argv=argv, rc=rc,
@@ -385,7 +384,7 @@ class PacemakerBackend:
             if action["action"] == "wait":
                 node = wait_for_group(run, action["id"], action["until"], action["seconds"])
                 continue
-            rc, out, err = run(action["argv"], ENV)
+            rc, out, err = run(action["argv"], C_LOCALE)
             if rc != 0:
                 raise CommandError("%s failed (rc=%d): %s" % (" ".join(action["argv"][:4]), rc, (err or out).strip()),
                                    argv=action["argv"], rc=rc, stdout=out, stderr=err)

@@ -25,9 +25,9 @@ import os
 from . import ABSENT
 from ._rendered import (RenderedBackend, opt_abspath, opt_match, opt_name, opt_port, sh_line, site_ports,
                         start_argv, stop_argv)
+from ...config.layout import C_LOCALE
 from ...errors import CommandError, ConfigError
 
-ENV = {"LANG": "C", "LC_ALL": "C"}
 
 
 def _mount_points(name, value):
@@ -113,7 +113,7 @@ class SunclusterBackend(RenderedBackend):
             existing = set()
             for kind, command in _SHOW.items():
                 argv = [command, "list"]
-                rc, out, err = run(argv, ENV)
+                rc, out, err = run(argv, C_LOCALE)
                 if rc != 0:
                     raise CommandError("%s failed (rc=%d): %s" % (" ".join(argv), rc, (err or out).strip()),
                                        argv=argv, rc=rc, stdout=out, stderr=err)
