@@ -28,7 +28,6 @@ from . import DaemonArgs, SignalReceiver
 NAME = "comagent"
 
 
-
 def site_status(site, store):
     """The site's own status (:func:`read_status`) with its queues and running jobs."""
     return dict(read_status(site), queues=[q._asdict() for q in queue_status(store)],

@@ -50,7 +50,7 @@ from ..site.listing import format_table
 from ..site.names import link_name, local_addresses, resolve_site_address
 from ..site.ownership import OWNER_RECORD
 from ..site.registry import (CJCPW_RECORD, Registry, check_db_path_syntax, cluster_site, local_site, read_siteinfo,
-                    register_link, registry_links)
+                             register_link, registry_links)
 
 PRESENT, ABSENT, STARTED, STOPPED, MAINTENANCE = "present", "absent", "started", "stopped", "maintenance"
 STATES = (PRESENT, ABSENT, STARTED, STOPPED, MAINTENANCE)

@@ -8,6 +8,9 @@ import pytest
 from ansible_collections.cjc.cluster.plugins.modules import cjc_userid_check
 from ansible_collections.cjc.cluster.plugins.module_utils.cjc.plan import userids
 
+# the nodes' accounts are changed with the real usermod/groupmod on files owned by those users
+pytestmark = pytest.mark.root
+
 PASSWD = "root:x:0:0:root:/root:/bin/bash\n{users}"
 GROUP = "root:x:0:\n{groups}"
 

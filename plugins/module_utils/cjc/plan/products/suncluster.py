@@ -29,7 +29,6 @@ from ...config.layout import C_LOCALE
 from ...errors import CommandError, ConfigError
 
 
-
 def _mount_points(name, value):
     values = value if isinstance(value, (list, tuple)) else [value]
     if not values:
