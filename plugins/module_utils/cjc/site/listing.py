@@ -10,6 +10,8 @@ Shared by the ``cjcls`` command and the site facts of the Ansible side::
     ----------------------------------------------------------------------
 """
 
+from .status import read_status
+
 RULE = "-" * 70
 NAME_W, PID_W, PATH_W = 26, 14, 31
 
@@ -23,9 +25,10 @@ def format_table(sites):
     lines = [RULE, _cell("SITE-NAME", NAME_W) + _cell("DAEMON-PID", PID_W)
              + _cell("DB-PATH(LINK)", PATH_W) + "CJCPW", RULE]
     for site in sites:
-        pid = site.daemon_pid()
+        status = read_status(site)
+        pid = status["daemons"]["nqsdaemon"]["pid"]
         row = _cell(site.name, NAME_W) + _cell(str(pid) if pid else "SHUT", PID_W) + _cell(site.db_path, PATH_W)
-        lines.append(row + ("ON" if site.cjcpw_pid() else "OFF").rjust(5))
+        lines.append(row + ("ON" if status["cjcpw"] else "OFF").rjust(5))
         lines.append(" " * (NAME_W + PID_W) + "(%s)" % site.link)
     lines.append(RULE)
     return "\n".join(lines) + "\n"

@@ -23,7 +23,12 @@ def daemon_states(site):
 
 
 def read_status(site):
-    """{site, machine_id, db_path, host, owner (record + alive), daemons} of ``site`` on this node."""
+    """{site, machine_id, db_path, host, owner (record + alive), cjcpw, daemons} of ``site`` here.
+
+    ``cjcpw`` is the pid of a monitoring ``cjcpw`` of the site on this node (the CJCPW
+    column of ``cjcls``: ON), or None -- also while a detached owner (``cjcpw -c``,
+    ``nqsstart``) runs the daemons.
+    """
     owner = pidrecords.read_record(os.path.join(site.run_dir, OWNER_RECORD))
     if owner is not None:
         owner = dict(owner, alive=pidrecords.record_is_alive(owner))
@@ -33,5 +38,6 @@ def read_status(site):
         "db_path": site.db_path,
         "host": pidrecords.this_host(),
         "owner": owner,
+        "cjcpw": site.cjcpw_pid(),
         "daemons": daemon_states(site),
     }
