@@ -6,6 +6,9 @@ PY := $(VENV)/bin/python
 ROOT ?= /
 LOCAL_MID ?= 100
 PYTEST_ARGS ?=
+# Scratch space of this user and checkout: concurrent checkouts and users never collide.
+SCRATCH ?= /tmp/cjc-$(shell id -u)/$(shell printf %s "$(CURDIR)" | cksum | cut -d' ' -f1)
+export CJC_VENV_BIN := $(abspath $(VENV))/bin
 
 .PHONY: test check system cluster venv apt-deps install-engine engine-tests engine-cluster-tests lint-imports clean
 
@@ -73,14 +76,15 @@ units-root: venv
 sanity: venv
 	tests/tools/ansible-test.sh sanity --python 3.11 --local --color no
 sanity-ignores: venv
-	-tests/tools/ansible-test.sh sanity --python 3.11 --local --color no --test pylint > /tmp/cjc-sanity-pylint.log 2>&1
-	$(PY) tests/tools/sanity_ignores.py /tmp/cjc-sanity-pylint.log
+	mkdir -p $(SCRATCH)
+	-tests/tools/ansible-test.sh sanity --python 3.11 --local --color no --test pylint > $(SCRATCH)/sanity-pylint.log 2>&1
+	$(PY) tests/tools/sanity_ignores.py $(SCRATCH)/sanity-pylint.log
 lint: venv
 	tests/tools/ansible-lint.sh
 build: venv
-	rm -rf /tmp/cjc-galaxy-build && mkdir -p /tmp/cjc-galaxy-build
-	$(VENV)/bin/ansible-galaxy collection build --output-path /tmp/cjc-galaxy-build .
-	$(VENV)/bin/ansible-galaxy collection install --offline -p /tmp/cjc-galaxy-build/installed /tmp/cjc-galaxy-build/cjc-cluster-*.tar.gz
+	rm -rf $(SCRATCH)/galaxy-build && mkdir -p $(SCRATCH)/galaxy-build
+	$(VENV)/bin/ansible-galaxy collection build --output-path $(SCRATCH)/galaxy-build .
+	$(VENV)/bin/ansible-galaxy collection install --offline -p $(SCRATCH)/galaxy-build/installed $(SCRATCH)/galaxy-build/cjc-cluster-*.tar.gz
 integration: venv
 	tests/integration/run.sh $(INTEGRATION)
 

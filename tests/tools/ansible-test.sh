@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # Run ansible-test on a copy of this collection staged at
-#   $CJC_TEST_TREE/ansible_collections/cjc/cluster      (default /tmp/cjc-ansible-test)
+#   $CJC_TEST_TREE/ansible_collections/cjc/cluster
+# (default /tmp/cjc-<uid>/<checkout key>/ansible-test: one per user and checkout, so users
+# and concurrent checkouts never share or block each other's staging tree)
 # ansible-test needs the collection under a path ending ansible_collections/<ns>/<name>
 # (it resolves symlinks, so a link to the checkout is not enough). The copy holds the
 # files git would commit (tracked + untracked, not ignored); ansible-test's venvs and
-# its pip bootstrap live under $CJC_TEST_HOME (default /tmp/cjc-test-home), so nothing
+# its pip bootstrap live under $CJC_TEST_HOME (default /tmp/cjc-<uid>/test-home), so nothing
 # is written outside /tmp. Usage: tests/tools/ansible-test.sh sanity --python 3.11 --local
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 project=$(cd "$here/../.." && pwd)
 venv_bin=${CJC_VENV_BIN:-$project/.venv/bin}
-tree=${CJC_TEST_TREE:-/tmp/cjc-ansible-test}
-export HOME=${CJC_TEST_HOME:-/tmp/cjc-test-home}
+scratch=/tmp/cjc-$(id -u)
+tree=${CJC_TEST_TREE:-$scratch/$(printf %s "$project" | cksum | cut -d' ' -f1)/ansible-test}
+export HOME=${CJC_TEST_HOME:-$scratch/test-home}
 dest=$tree/ansible_collections/cjc/cluster
 mkdir -p "$dest" "$HOME"
 "$here/install-get-pip-shim.sh" "$venv_bin/python" >&2
