@@ -1,4 +1,4 @@
-"""The owner process of a site: ``cjcpw`` and what talks to it (SPEC §2.4, §2.7).
+"""The owner process of a site: ``cjcpw`` and what talks to it (guide §2.3(4), §2.3(7), §2.5.5).
 
 The owner takes the site's ownership lock, starts the daemons through a
 :class:`SiteSupervisor` and lives until it is told to stop:
