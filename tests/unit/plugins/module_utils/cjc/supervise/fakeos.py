@@ -20,8 +20,10 @@ class FakeOs:
     """Processes are pids in sets; a process "exits" on SIGTERM or SIGKILL unless told to
     ignore it; our children stay zombies (not alive, status waiting) until reaped."""
 
-    def __init__(self, now=1000.0):
-        self.now = now
+    def __init__(self, site=SITE, now=1000.0):
+        self.site, self.now = site, now
+        self.on_wait = None  # called with the turn number at each wait of the owner's loop
+        self.turns = 0
         self.calls = []  # ("spawn", name), ("kill", pid, sig), ("killpg", pid, sig), ("sleep", s)
         self.alive = set()
         self.zombies = {}  # pid -> status, for children
@@ -39,7 +41,7 @@ class FakeOs:
     def serve(self, name, *records):
         """Daemon ``name`` writes its pid records (default: ``<name>.pid``)."""
         for record in records or (name + ".pid",):
-            self.records[SITE.record_path(record)] = self.pid_of(name)
+            self.records[self.site.record_path(record)] = self.pid_of(name)
 
     def exit(self, pid, status):
         """Process ``pid`` ends with ``status`` (Popen style: -N for signal N)."""
@@ -72,7 +74,7 @@ class FakeOs:
         self.calls.append(("spawn", name))
         if name in self.cannot_spawn:
             raise self.cannot_spawn[name]
-        assert env["CJC_SITE_SPOOL"] == SITE.spool
+        assert env["CJC_SITE_SPOOL"] == self.site.spool
         pid = self._new_pid(name)
         self.children.add(pid)
         return pid
@@ -107,7 +109,7 @@ class FakeOs:
         return self.records.get(path) in self.alive
 
     def site_pids(self, spool):
-        assert spool == SITE.spool
+        assert spool == self.site.spool
         return sorted(self.alive)
 
     def signal_site(self, spool, sig):
@@ -121,8 +123,14 @@ class FakeOs:
         self.now += max(0.0, seconds)
 
     def wait_readable(self, fd, seconds):
+        """The owner's sleep: the test's script acts (a daemon serves, a signal arrives),
+        then the clock moves on by ``seconds`` (1 s when the owner has no deadline)."""
         self.calls.append(("wait", seconds))
-        self.now += max(0.0, seconds or 0.0)
+        assert self.turns < 100000, "the owner's loop does not end"
+        if self.on_wait is not None:
+            self.on_wait(self.turns)
+        self.turns += 1
+        self.now += 1.0 if seconds is None else max(0.0, seconds)
 
 
 class ListLog:
