@@ -44,8 +44,8 @@ class SystemOs:
         self._children[child.pid] = child
         return child.pid
 
-    def waitpid_nohang(self, pid=-1):
-        """Reap ``pid`` (-1: any child) without blocking: ``(pid, status)`` with status as
+    def waitpid_nohang(self, pid):
+        """Reap child ``pid`` without blocking: ``(pid, status)`` with status as
         ``Popen.returncode`` (exit code, or minus the signal number), or None."""
         try:
             found, raw = os.waitpid(pid, os.WNOHANG)

@@ -63,7 +63,7 @@ class Owner:
 
     def __init__(self, layout, site, monitored, log, oscalls=SYSTEM, ready=None):
         self.layout, self.site, self.monitored, self.log = layout, site, monitored, log
-        self.os, self.ready = oscalls, ready
+        self.oscalls, self.ready = oscalls, ready
         self.ownership = Ownership(site)
         self.signals = []
         self.wake_r = self.wake_w = None
@@ -102,7 +102,7 @@ class Owner:
                 pidrecords.write_record(self.site.record_path(CJCPW_RECORD), os.getpid())
             self._install_signals()
             self.supervisor = SiteSupervisor(self.layout, self.site, self.timings, self.log, self.ownership.fd,
-                                             self.os)
+                                             self.oscalls)
             if self.maintenance:
                 self.log.info("maintenance=ON: cjcpw starts alone; use nqsstart/nqsstop for the daemons")
                 write_atomic(os.path.join(self.site.run_dir, WANTED), DOWN + "\n")
@@ -118,11 +118,11 @@ class Owner:
 
     def _bring_up(self):
         self._publish(STARTING)
-        self.supervisor.begin_boot(self.os.monotonic())
+        self.supervisor.begin_boot(self.oscalls.monotonic())
 
     def _bring_down(self, reason):
         self._publish(STOPPING)
-        self.supervisor.begin_stop(reason, self.os.monotonic())
+        self.supervisor.begin_stop(reason, self.oscalls.monotonic())
 
     def run(self):
         """The main loop; returns the exit status, or raises the BootError of a first boot
@@ -142,13 +142,13 @@ class Owner:
         while True:
             self._act_on_signals()
             self.supervisor.reap()
-            event, detail = self.supervisor.step(self.os.monotonic())
+            event, detail = self.supervisor.step(self.oscalls.monotonic())
             if event is not None:
                 status = self._follow(event, detail)
                 if status is not None:
                     return status
             deadline = self.supervisor.deadline
-            self.os.wait_readable(self.wake_r, None if deadline is None else deadline - self.os.monotonic())
+            self.oscalls.wait_readable(self.wake_r, None if deadline is None else deadline - self.oscalls.monotonic())
 
     def _act_on_signals(self):
         while self.signals:

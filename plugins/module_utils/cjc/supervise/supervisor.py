@@ -65,7 +65,7 @@ class DaemonProcess:
     reaped, its exit status (``Popen.returncode`` style)."""
 
     def __init__(self, spec, site, log, oscalls):
-        self.spec, self.site, self.log, self.os = spec, site, log, oscalls
+        self.spec, self.site, self.log, self.oscalls = spec, site, log, oscalls
         self.state = State.STOPPED
         self.pid = self.status = None
 
@@ -81,17 +81,17 @@ class DaemonProcess:
         env = dict(os.environ, **{SPOOL_ENV: self.site.spool})
         if lock_fd is not None:
             env[OWNER_FD_ENV] = str(lock_fd)  # nqsdaemon hands it on to every job
-        self.pid = self.os.spawn(daemon_argv(layout, self.spec, self.site), env,
+        self.pid = self.oscalls.spawn(daemon_argv(layout, self.spec, self.site), env,
                                  (lock_fd,) if lock_fd is not None else ())
         self.status = None
         self.set_state(State.STARTING)  # STOPPED -> STARTING
 
     def records_alive(self):
-        return all(self.os.record_alive(self.site.record_path(name)) for name in self.spec.records)
+        return all(self.oscalls.record_alive(self.site.record_path(name)) for name in self.spec.records)
 
     def describe_death(self):
         dead = [name[:-len(".pid")] for name in self.spec.records
-                if not self.os.record_alive(self.site.record_path(name))]
+                if not self.oscalls.record_alive(self.site.record_path(name))]
         if self.status is None:
             return "%s no longer running" % ", ".join(dead)
         how = "killed by signal %d" % -self.status if self.status < 0 else "exited with status %d" % self.status
@@ -114,7 +114,7 @@ class SiteSupervisor:
 
     def __init__(self, layout, site, timings, log, lock_fd=None, oscalls=SYSTEM):
         self.layout, self.site, self.timings, self.log = layout, site, timings, log
-        self.lock_fd, self.os = lock_fd, oscalls
+        self.lock_fd, self.oscalls = lock_fd, oscalls
         self.daemons = [DaemonProcess(spec, site, log, oscalls) for spec in SITE_DAEMONS]
         self.unreaped = set()  # pids of our children not yet reaped
         self.boot_deadline = self.stopping = self.pending = self.deadline = None
@@ -151,7 +151,7 @@ class SiteSupervisor:
             if daemon.pid is not None and daemon.status is None:
                 pids.append((daemon.spec.name, daemon.pid))
         self.boot_deadline = None
-        self.stopping = SiteStop(self.os, self.site, self.timings, self.log, reason, pids, now)
+        self.stopping = SiteStop(self.oscalls, self.site, self.timings, self.log, reason, pids, now)
         self.deadline = now
 
     def reap(self):
@@ -159,7 +159,7 @@ class SiteSupervisor:
         only children are its daemons; waiting for each pid leaves a host process's
         other children alone."""
         for pid in sorted(self.unreaped):
-            reaped = self.os.waitpid_nohang(pid)
+            reaped = self.oscalls.waitpid_nohang(pid)
             if reaped is None:
                 continue
             self.unreaped.discard(pid)
@@ -249,7 +249,7 @@ class SiteStop:
     """
 
     def __init__(self, oscalls, site, timings, log, reason, daemon_pids, now):
-        self.os, self.site, self.log, self.reason = oscalls, site, log, reason
+        self.oscalls, self.site, self.log, self.reason = oscalls, site, log, reason
         self.start = now
         self.orderly_end = now + timings.orderly_seconds
         self.final_end = now + timings.total_stop_seconds
@@ -273,36 +273,38 @@ class SiteStop:
         return deadline
 
     def _alive(self, pids):
-        return [pid for pid in pids if self.os.pid_alive(pid)]
+        return [pid for pid in pids if self.oscalls.pid_alive(pid)]
 
     def _daemons(self, now):
         """Orderly: one daemon after the other, SIGTERM and wait until it is gone."""
         if self.current is not None:
             name, pid = self.current
-            if self.os.pid_alive(pid):
+            if self.oscalls.pid_alive(pid):
                 if now < self.orderly_end:
                     return min(self.orderly_end, now + POLL)
                 self.log.warning("%s (pid %d) did not stop within the orderly phase" % (name, pid))
-                self._phase = self._begin_forced
+                self._phase = self._begin_leftovers
                 return None
             self.current = None
         if self.queue and now < self.orderly_end:
             self.current = self.queue.pop(0)
-            self.os.kill(self.current[1], signal.SIGTERM)
+            self.oscalls.kill(self.current[1], signal.SIGTERM)
             return None
         self._phase = self._begin_leftovers
         return None
 
     def _begin_leftovers(self, now):
-        """Orderly: SIGTERM what jobs left behind, for a short grace."""
-        self._phase = self._begin_forced
+        """Orderly, while time is left: SIGTERM what jobs left behind, for a short grace."""
         if now < self.orderly_end:
-            self.leftovers = self.os.site_pids(self.site.spool)
+            self.leftovers = self.oscalls.signal_site(self.site.spool, signal.SIGTERM)
             if self.leftovers:
                 self.log.info("ending %d leftover process(es) of the site: %s" % (len(self.leftovers), self.leftovers))
-                self.leftovers = self.os.signal_site(self.site.spool, signal.SIGTERM) or self.leftovers
                 self.wait_end = min(self.orderly_end, now + LEFTOVER_GRACE)
                 self._phase = self._wait_leftovers
+                return None
+        else:
+            self.leftovers = self.oscalls.site_pids(self.site.spool)
+        self._phase = self._begin_forced
         return None
 
     def _wait_leftovers(self, now):
@@ -312,22 +314,25 @@ class SiteStop:
         return None
 
     def _begin_forced(self, now):
-        self.remaining = self._alive([pid for _name, pid in self.daemon_pids] + self.leftovers)
-        self.remaining += [pid for pid in self.os.site_pids(self.site.spool) if pid not in self.remaining]
+        self.remaining = _merged(self._alive([pid for _name, pid in self.daemon_pids]), self._alive(self.leftovers))
+        if not self.remaining:
+            return self._finish(now)
         return self._kill_round(now)
 
     def _kill_round(self, now):
-        """Forced: SIGKILL every remaining process; wait a round for them to go."""
-        if not self.remaining or now >= self.final_end:
+        """Forced: SIGKILL every remaining process and whatever else of the site runs (what
+        the killed processes may have started meanwhile); wait a round for them to go."""
+        if now >= self.final_end:
             return self._finish(now)
         daemons = {pid for _name, pid in self.daemon_pids}
         for pid in self.remaining:
             if pid in daemons:
-                self.os.killpg(pid, signal.SIGKILL)  # the daemon's session: netdaemon and the like
-            self.os.kill(pid, signal.SIGKILL)
-        self.remaining += [pid for pid in self.os.signal_site(self.site.spool, signal.SIGKILL)
-                           if pid not in self.remaining]
-        self.forced.extend(pid for pid in self.remaining if pid not in self.forced)
+                self.oscalls.killpg(pid, signal.SIGKILL)  # the daemon's session: netdaemon and the like
+            self.oscalls.kill(pid, signal.SIGKILL)
+        self.remaining = _merged(self.remaining, self.oscalls.signal_site(self.site.spool, signal.SIGKILL))
+        if not self.remaining:
+            return self._finish(now)
+        self.forced = _merged(self.forced, self.remaining)
         self.wait_end = min(self.final_end, now + KILL_ROUND)
         self._phase = self._wait_killed
         return None
@@ -336,8 +341,6 @@ class SiteStop:
         self.remaining = self._alive(self.remaining)
         if self.remaining and now < self.wait_end:
             return min(self.wait_end, now + POLL)
-        # what the killed processes may have started meanwhile
-        self.remaining += [pid for pid in self.os.site_pids(self.site.spool) if pid not in self.remaining]
         self._phase = self._kill_round
         return None
 
@@ -349,6 +352,11 @@ class SiteStop:
         self.log.info("site %s stopped in %.2f s" % (self.site.name, seconds))
         self.report = StopReport(self.reason, seconds, self.forced, self.remaining)
         return None
+
+
+def _merged(first, second):
+    """``first`` then what of ``second`` it lacks, in order."""
+    return list(first) + [pid for pid in second if pid not in first]
 
 
 def stop_site_processes(daemon_pids, site, timings, log, reason, oscalls=SYSTEM):

@@ -79,9 +79,7 @@ class FakeOs:
         self.children.add(pid)
         return pid
 
-    def waitpid_nohang(self, pid=-1):
-        if pid == -1:
-            pid = min(self.zombies, default=None)
+    def waitpid_nohang(self, pid):
         if pid not in self.zombies:
             return None
         self.children.discard(pid)
