@@ -320,7 +320,7 @@ def recorded_daemon_pids(site):
     return found
 
 
-def stop_site(site, log, out=print, oscalls=SYSTEM):
+def stop_site(site, log, oscalls=SYSTEM):
     """``cjcpw -stop``: stop the site's owner (or its orphans) orderly within site.conf bounds.
 
     Returns a StopReport, or None when nothing of the site was running here.

@@ -82,7 +82,7 @@ class DaemonProcess:
         if lock_fd is not None:
             env[OWNER_FD_ENV] = str(lock_fd)  # nqsdaemon hands it on to every job
         self.pid = self.oscalls.spawn(daemon_argv(layout, self.spec, self.site), env,
-                                 (lock_fd,) if lock_fd is not None else ())
+                                      (lock_fd,) if lock_fd is not None else ())
         self.status = None
         self.set_state(State.STARTING)  # STOPPED -> STARTING
 

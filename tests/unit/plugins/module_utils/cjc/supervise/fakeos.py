@@ -6,7 +6,6 @@ unchanged, without root, processes or sleeping.
 """
 
 import os
-import signal
 
 from ansible_collections.cjc.cluster.plugins.module_utils.cjc.config.siteconf import SiteTimings
 from ansible_collections.cjc.cluster.plugins.module_utils.cjc.site.registry import Site
@@ -148,7 +147,3 @@ class ListLog:
 
     def text(self):
         return "\n".join(line for _level, line in self.lines)
-
-
-def signal_name(sig):
-    return signal.Signals(sig).name
