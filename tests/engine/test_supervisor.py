@@ -283,21 +283,29 @@ def test_boot_timeout_stops_everything_started(rig):
     assert supervisor.unreaped == set()
 
 
-def test_sigterm_while_booting_stops_at_once_and_leaves_nothing(rig):
-    """A cluster's stop during a slow boot (comagent takes 30 s to come up) is not held
-    back until the boot ends: the daemons already up are stopped, cjcpw exits 0."""
+def slow_comagent(rig, seconds=30):
+    """Make the site's comagent take ``seconds`` to come up (a wrapper that sleeps first)."""
     comagent = rig.layout.path("/usr/lib/nqs/combase/comagent")
     os.rename(comagent, comagent + ".real")
     with open(comagent, "w") as handle:
-        handle.write('#!/bin/sh\nsleep 30\nexec "$0.real" "$@"\n')
+        handle.write('#!/bin/sh\nsleep %d\nexec "$0.real" "$@"\n' % seconds)
     os.chmod(comagent, 0o755)
+
+
+def booting(rig):
+    """logdaemon and nqsdaemon serve, the owner still says "starting"."""
+    site = rig.site
+    up = all(runstate.live_pid(site.record_path(n)) for n in ("logdaemon.pid", "nqsdaemon.pid", "netdaemon.pid"))
+    return up and (rig.owner() or {}).get("daemons") == "starting"
+
+
+def test_sigterm_while_booting_stops_at_once_and_leaves_nothing(rig):
+    """A cluster's stop during a slow boot (comagent takes 30 s to come up) is not held
+    back until the boot ends: the daemons already up are stopped, cjcpw exits 0."""
+    slow_comagent(rig)
     proc = rig.cjcpw(SITE, rig.db)
     site = rig.site
-
-    def booting():
-        up = all(runstate.live_pid(site.record_path(n)) for n in ("logdaemon.pid", "nqsdaemon.pid", "netdaemon.pid"))
-        return up and (rig.owner() or {}).get("daemons") == "starting"
-    wait_until(booting, 10, "logdaemon and nqsdaemon to serve while comagent is still coming up")
+    wait_until(lambda: booting(rig), 10, "logdaemon and nqsdaemon to serve while comagent is still coming up")
     marked = {p.pid for p in site_processes(site.spool)}
     proc.send_signal(signal.SIGTERM)
     signalled = time.monotonic()
@@ -313,6 +321,26 @@ def test_sigterm_while_booting_stops_at_once_and_leaves_nothing(rig):
     assert all(not runstate.pid_exists(pid) for pid in marked)
     assert rig.owner() is None
     assert rig.cjcls_row()[1:] == ["SHUT", rig.db, "OFF"]
+
+
+def test_cjcpw_stop_during_a_detached_start_ends_it_at_once(rig):
+    """``cjcpw -stop`` (a cluster's stop action) while ``cjcpw -c`` still waits for the boot:
+    both return at once, -c with status 1 saying why, and nothing of the site is left."""
+    slow_comagent(rig)
+    start = rig.ns.popen([rig.layout.path(CJCPW), "-c", SITE, rig.db], env=rig.env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    rig.started.append(start)
+    wait_until(lambda: booting(rig), 10, "the detached owner to be booting")
+    began = time.monotonic()
+    stopped = rig.run(CJCPW, "-stop", SITE)
+    assert stopped.returncode == 0, stopped.stderr
+    assert stopped.stdout.startswith("cjcpw: site %s stopped in " % SITE)
+    assert start.wait(timeout=10) == 1
+    assert time.monotonic() - began < 3.0
+    _out, err = start.communicate()
+    assert err == "cjcpw: site %s was stopped on request during its start\n" % SITE
+    assert site_processes(rig.site.spool) == []
+    assert rig.owner() is None
 
 
 def test_guide_sequence(rig):
