@@ -13,10 +13,12 @@ The owner takes the site's ownership lock, starts the daemons through a
 ``nqsstart``/``nqsstop`` talk to a live owner without disturbing it: they write the
 wanted daemon state to ``run/wanted`` and send SIGUSR1; the owner acts and
 publishes its daemon state in its owner record, which they wait for.
-Signal handlers only record; the main loop acts.
+Signal handlers only record; the main loop acts: signals, reap, one step of the
+supervisor, publish, then sleep until the step's deadline or the next signal -- so a
+stop request is followed at once, also in the middle of a boot.
 
 Exit statuses of the owner (documented for cluster products): 0 stopped on
-request, 1 error, 2 usage, 3 a daemon died (site stopped), 4 boot failed or timed
+request (also during the boot), 1 error, 2 usage, 3 a daemon died (site stopped), 4 boot failed or timed
 out, 5 the site is owned by another live owner (refused).
 """
 
