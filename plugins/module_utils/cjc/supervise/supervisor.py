@@ -94,10 +94,14 @@ class DaemonProcess:
                 if not self.oscalls.record_alive(self.site.record_path(name))]
         if self.status is None:
             return "%s no longer running" % ", ".join(dead)
-        how = "killed by signal %d" % -self.status if self.status < 0 else "exited with status %d" % self.status
         others = [name for name in dead if name != self.spec.name]
-        return "%s (pid %s) %s%s" % (self.spec.name, self.pid, how,
+        return "%s (pid %s) %s%s" % (self.spec.name, self.pid, _how_it_ended(self.status),
                                      " (%s no longer running)" % ", ".join(others) if others else "")
+
+
+def _how_it_ended(status):
+    """An exit status (``Popen.returncode``: minus the signal number when killed) in words."""
+    return "killed by signal %d" % -status if status < 0 else "exited with status %d" % status
 
 
 class SiteSupervisor:
