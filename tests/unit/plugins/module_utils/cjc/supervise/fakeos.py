@@ -35,7 +35,8 @@ class FakeOs:
 
     # -- what a test does -------------------------------------------------------------
     def pid_of(self, name):
-        return next(pid for pid, known in self.names.items() if known == name)
+        """The pid of the newest process called ``name``."""
+        return max(pid for pid, known in self.names.items() if known == name)
 
     def serve(self, name, *records):
         """Daemon ``name`` writes its pid records (default: ``<name>.pid``)."""

@@ -146,3 +146,60 @@ def test_the_owner_sleeps_until_the_next_deadline(make_owner):
     waits = [call[1] for call in fake.calls if call[0] == "wait"]
     assert waits[0] == pytest.approx(0.02)  # booting: the readiness poll
     assert waits[1] == pytest.approx(0.2)  # serving: the liveness watch
+
+
+def want(site, state):
+    """What nqsstart / nqsstop write before their SIGUSR1."""
+    with open(os.path.join(site.run_dir, "wanted"), "w") as handle:
+        handle.write(state + "\n")
+
+
+def test_nqsstop_during_boot_stops_at_once_and_the_owner_stays(make_owner, site):
+    owner, fake, _log = make_owner()
+    owner.start()
+    seen = {}
+
+    def world(turn):
+        if turn == 0:
+            fake.serve("logdaemon")
+        elif turn == 2:
+            want(site, "down")
+            owner._record_signal(signal.SIGUSR1, None)
+        elif turn == 3:
+            seen["daemons"] = owner.ownership.current_owner()["daemons"]
+            owner._record_signal(TERM, None)
+    fake.on_wait = world
+    assert owner.run() == 0
+    assert seen["daemons"] == "down"  # stopped within the turn the request woke, owner still there
+    assert fake.signals_sent() == [("comagent", TERM), ("nqsdaemon", TERM), ("logdaemon", TERM)]
+
+
+def test_nqsstart_while_a_stop_runs_is_followed_once_the_stop_ends(make_owner, site):
+    owner, fake, _log = make_owner()
+    owner.start()
+    seen = {}
+
+    def world(turn):
+        if turn == 0:
+            serve_all(fake)
+            fake.ignores[fake.pid_of("comagent")] = {TERM}  # the stop takes a while
+        elif turn == 2:
+            want(site, "down")
+            owner._record_signal(signal.SIGUSR1, None)
+        elif turn == 4:
+            want(site, "up")
+            owner._record_signal(signal.SIGUSR1, None)
+        elif turn == 6:
+            seen["stopping"] = owner.ownership.current_owner()["daemons"]
+            fake.exit(fake.pid_of("comagent"), 0)
+        elif turn == 8:
+            seen["starting"] = owner.ownership.current_owner()["daemons"]
+        elif turn == 9:
+            serve_all(fake)
+        elif turn == 12:
+            seen["up"] = owner.ownership.current_owner()["daemons"]
+            owner._record_signal(TERM, None)
+    fake.on_wait = world
+    assert owner.run() == 0
+    assert seen == {"stopping": "stopping", "starting": "starting", "up": "up"}
+    assert [call[1] for call in fake.calls if call[0] == "spawn"] == ["logdaemon", "nqsdaemon", "comagent"] * 2
