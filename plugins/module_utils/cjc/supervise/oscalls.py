@@ -2,7 +2,7 @@
 
 Every OS call the supervisor and the owner make -- start a daemon, signal, reap,
 ask whether a process or a pid record lives, list and signal the site's
-processes, read the clock, wait -- goes through one :class:`SystemOs`. The unit
+processes, catch signals, read the clock, wait -- goes through one :class:`SystemOs`. The unit
 tests hand the same code a fake that records calls and whose children exit on
 command (the ``options``/``DummyOptions`` pattern of supervisor). The site's
 process listing and ending are one method each, delegating to
@@ -92,6 +92,17 @@ class SystemOs:
     def signal_site(self, spool, sig):
         """Send ``sig`` to every process of the site; returns the pids signalled."""
         return [process.pid for process in processes.kill_processes(processes.site_processes(spool), sig)]
+
+    # -- signals to us ----------------------------------------------------------------
+    def catch_signals(self, signums, handler):
+        """Have ``handler(signum, frame)`` called for each of ``signums``; returns a
+        non-blocking fd that becomes readable when one arrives (the wake-up pipe, so a
+        signal that comes just before a wait ends that wait at once)."""
+        read_fd, write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(write_fd)
+        for signum in signums:
+            signal.signal(signum, handler)
+        return read_fd
 
     # -- time ------------------------------------------------------------------------
     def monotonic(self):

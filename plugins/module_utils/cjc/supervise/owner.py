@@ -68,7 +68,7 @@ class Owner:
         self.oscalls, self.ready = oscalls, ready
         self.ownership = Ownership(site)
         self.signals = []
-        self.wake_r = self.wake_w = None
+        self.wake_fd = None  # readable once a signal arrived
         self.daemon_state = DOWN
         self.supervisor = None
         self.exit_status = None  # set once the owner is on its way out (after the stop)
@@ -81,10 +81,8 @@ class Owner:
         self.signals.append(signum)
 
     def _install_signals(self):
-        self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        signal.set_wakeup_fd(self.wake_w)
-        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGCHLD):
-            signal.signal(signum, self._record_signal)
+        self.wake_fd = self.oscalls.catch_signals((signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGCHLD),
+                                                  self._record_signal)
 
     def _publish(self, state, **extra):
         self.daemon_state = state
@@ -150,7 +148,7 @@ class Owner:
                 if status is not None:
                     return status
             deadline = self.supervisor.deadline
-            self.oscalls.wait_readable(self.wake_r, None if deadline is None else deadline - self.oscalls.monotonic())
+            self.oscalls.wait_readable(self.wake_fd, None if deadline is None else deadline - self.oscalls.monotonic())
 
     def _act_on_signals(self):
         while self.signals:

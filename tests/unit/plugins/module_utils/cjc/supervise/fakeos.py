@@ -21,6 +21,7 @@ class FakeOs:
 
     def __init__(self, site=SITE, now=1000.0):
         self.site, self.now = site, now
+        self.handler = None  # the owner's signal handler
         self.on_wait = None  # called with the turn number at each wait of the owner's loop
         self.turns = 0
         self.calls = []  # ("spawn", name), ("kill", pid, sig), ("killpg", pid, sig), ("sleep", s)
@@ -112,6 +113,15 @@ class FakeOs:
 
     def signal_site(self, spool, sig):
         return [pid for pid in self.site_pids(spool) if self.kill(pid, sig)]
+
+    def catch_signals(self, signums, handler):
+        """Nothing is installed in the test process: ``deliver`` calls the handler."""
+        self.handler, self.caught = handler, set(signums)
+        return -1
+
+    def deliver(self, signum):
+        """A signal arrives (the handler runs, as the kernel would have it run)."""
+        self.handler(signum, None)
 
     def monotonic(self):
         return self.now

@@ -19,7 +19,6 @@ from ansible_collections.cjc.cluster.plugins.module_utils.cjc.supervise.supervis
 from fakeos import FakeOs, ListLog
 
 TERM, KILL = signal.SIGTERM, signal.SIGKILL
-HANDLED = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGCHLD)
 
 
 @pytest.fixture
@@ -33,25 +32,12 @@ def site(tmp_path):
 
 @pytest.fixture
 def make_owner(site, tmp_path):
-    """``make_owner(monitored=True, ready=None)`` -> (Owner, FakeOs, ListLog); restores the
-    signal handlers and the wake-up fd the owner installs in this process."""
-    saved = {signum: signal.getsignal(signum) for signum in HANDLED}
-    made = []
-
+    """``make_owner(monitored=True, ready=None)`` -> (Owner, FakeOs, ListLog)."""
     def make(monitored=True, ready=None):
         fake, log = FakeOs(site), ListLog()
         owner = Owner(Layout(str(tmp_path / "root")), site, monitored, log, oscalls=fake, ready=ready)
-        made.append(owner)
         return owner, fake, log
-
-    yield make
-    signal.set_wakeup_fd(-1)
-    for signum, handler in saved.items():
-        signal.signal(signum, handler)
-    for owner in made:
-        for fd in (owner.wake_r, owner.wake_w):
-            if fd is not None:
-                os.close(fd)
+    return make
 
 
 def serve_all(fake):
@@ -69,12 +55,13 @@ def test_sigterm_while_booting_stops_at_once_and_exits_0(make_owner, site):
     owner, fake, log = make_owner()
     owner.start()
     assert owner.ownership.current_owner()["daemons"] == "starting"
+    assert fake.caught == {signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGCHLD}
 
     def world(turn):
         if turn == 0:
             fake.serve("logdaemon")
         elif turn == 5:
-            owner._record_signal(TERM, None)  # what the handler does
+            fake.deliver(TERM)
     fake.on_wait = world
     assert owner.run() == 0
     assert fake.turns == 6  # the stop was done in the very turn the signal woke, no wait after it
@@ -123,7 +110,7 @@ def test_a_detached_owner_says_ready_once_when_serving_and_does_not_stop_on_a_de
         elif turn == 6:
             fake.exit(fake.pid_of("comagent"), -KILL)
         elif turn == 12:
-            owner._record_signal(TERM, None)
+            fake.deliver(TERM)
     fake.on_wait = world
     owner.start()
     assert owner.run() == 0
@@ -140,7 +127,7 @@ def test_the_owner_sleeps_until_the_next_deadline(make_owner):
         if turn == 0:
             serve_all(fake)
         elif turn == 3:
-            owner._record_signal(TERM, None)
+            fake.deliver(TERM)
     fake.on_wait = world
     owner.run()
     waits = [call[1] for call in fake.calls if call[0] == "wait"]
@@ -164,10 +151,10 @@ def test_nqsstop_during_boot_stops_at_once_and_the_owner_stays(make_owner, site)
             fake.serve("logdaemon")
         elif turn == 2:
             want(site, "down")
-            owner._record_signal(signal.SIGUSR1, None)
+            fake.deliver(signal.SIGUSR1)
         elif turn == 3:
             seen["daemons"] = owner.ownership.current_owner()["daemons"]
-            owner._record_signal(TERM, None)
+            fake.deliver(TERM)
     fake.on_wait = world
     assert owner.run() == 0
     assert seen["daemons"] == "down"  # stopped within the turn the request woke, owner still there
@@ -185,10 +172,10 @@ def test_nqsstart_while_a_stop_runs_is_followed_once_the_stop_ends(make_owner, s
             fake.ignores[fake.pid_of("comagent")] = {TERM}  # the stop takes a while
         elif turn == 2:
             want(site, "down")
-            owner._record_signal(signal.SIGUSR1, None)
+            fake.deliver(signal.SIGUSR1)
         elif turn == 4:
             want(site, "up")
-            owner._record_signal(signal.SIGUSR1, None)
+            fake.deliver(signal.SIGUSR1)
         elif turn == 6:
             seen["stopping"] = owner.ownership.current_owner()["daemons"]
             fake.exit(fake.pid_of("comagent"), 0)
@@ -198,7 +185,7 @@ def test_nqsstart_while_a_stop_runs_is_followed_once_the_stop_ends(make_owner, s
             serve_all(fake)
         elif turn == 12:
             seen["up"] = owner.ownership.current_owner()["daemons"]
-            owner._record_signal(TERM, None)
+            fake.deliver(TERM)
     fake.on_wait = world
     assert owner.run() == 0
     assert seen == {"stopping": "stopping", "starting": "starting", "up": "up"}
