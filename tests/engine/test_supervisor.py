@@ -1,4 +1,4 @@
-"""The site supervisor (SPEC §2.4, §2.5, §2.7, §2.10 split brain, §2.11, §2.13).
+"""The site supervisor (guide §2.1.4, §2.3(7), §2.5.5; docs/engine.md "The supervisor: cjcpw").
 
 Real daemons on a real site in a network namespace; every test ends what it started.
 """
@@ -17,7 +17,7 @@ from cjc.site.log import DaemonLog
 from cjc.config.siteconf import SiteTimings
 from cjc.site.processes import site_processes
 from cjc.site.registry import Registry, cluster_site
-from cjc.supervise.supervisor import BootError, SiteSupervisor
+from cjc.supervise.supervisor import BOOT_FAILED, STOPPED, BootError, SiteSupervisor
 from jobsite import wait_until
 
 pytestmark = pytest.mark.netns
@@ -265,16 +265,82 @@ def test_nqsportkpr_holds_the_port_and_hands_it_to_netdaemon(rig):
 
 
 def test_boot_timeout_stops_everything_started(rig):
-    """Real daemons, a clock that says BOOT_TIMEOUT has passed before they serve."""
-    ticks = iter([0.0] + [10_000.0] * 1000)
+    """Real daemons; the supervisor's step comes at BOOT_TIMEOUT before they serve."""
     timings = SiteTimings(30, 30, 10)
     site = Registry(rig.layout).cluster[0]
-    supervisor = SiteSupervisor(rig.layout, site, timings, DaemonLog(site.spool, "test"), clock=lambda: next(ticks))
-    with pytest.raises(BootError) as err:
-        supervisor.boot()
-    assert "was not serving within BOOT_TIMEOUT=30 s" in str(err.value)
-    assert "everything started was stopped" in str(err.value)
+    supervisor = SiteSupervisor(rig.layout, site, timings, DaemonLog(site.spool, "test"))
+    supervisor.begin_boot(0.0)
+    event, error = supervisor.step(30.0)
+    assert event == BOOT_FAILED and isinstance(error, BootError)
+    assert "was not serving within BOOT_TIMEOUT=30 s" in str(error)
+    assert "everything started was stopped" in str(error)
+    started = time.monotonic()
+    while event != STOPPED:
+        time.sleep(0.02)
+        supervisor.reap()
+        event, _detail = supervisor.step(30.0 + time.monotonic() - started)
     wait_until(lambda: site_processes(site.spool) == [], 5, "the started daemons to be gone")
+    assert supervisor.unreaped == set()
+
+
+def slow_comagent(rig, seconds=30):
+    """Make the site's comagent take ``seconds`` to come up (a wrapper that sleeps first)."""
+    comagent = rig.layout.path("/usr/lib/nqs/combase/comagent")
+    os.rename(comagent, comagent + ".real")
+    with open(comagent, "w") as handle:
+        handle.write('#!/bin/sh\nsleep %d\nexec "$0.real" "$@"\n' % seconds)
+    os.chmod(comagent, 0o755)
+
+
+def booting(rig):
+    """logdaemon and nqsdaemon serve, the owner still says "starting"."""
+    site = rig.site
+    up = all(runstate.live_pid(site.record_path(n)) for n in ("logdaemon.pid", "nqsdaemon.pid", "netdaemon.pid"))
+    return up and (rig.owner() or {}).get("daemons") == "starting"
+
+
+def test_sigterm_while_booting_stops_at_once_and_leaves_nothing(rig):
+    """A cluster's stop during a slow boot (comagent takes 30 s to come up) is not held
+    back until the boot ends: the daemons already up are stopped, cjcpw exits 0."""
+    slow_comagent(rig)
+    proc = rig.cjcpw(SITE, rig.db)
+    site = rig.site
+    wait_until(lambda: booting(rig), 10, "logdaemon and nqsdaemon to serve while comagent is still coming up")
+    marked = {p.pid for p in site_processes(site.spool)}
+    proc.send_signal(signal.SIGTERM)
+    signalled = time.monotonic()
+    assert proc.wait(timeout=20) == 0
+    took = time.monotonic() - signalled
+    _out, err = proc.communicate()
+    assert took < 2.0, (took, err)
+    assert "SIGTERM: orderly stop" in err
+    assert [line for line in err.splitlines() if ": starting -> stopping (stop requested (SIGTERM))" in line
+            and "comagent pid " in line], err
+    assert "serving (owner pid" not in err
+    assert site_processes(site.spool) == []
+    assert all(not runstate.pid_exists(pid) for pid in marked)
+    assert rig.owner() is None
+    assert rig.cjcls_row()[1:] == ["SHUT", rig.db, "OFF"]
+
+
+def test_cjcpw_stop_during_a_detached_start_ends_it_at_once(rig):
+    """``cjcpw -stop`` (a cluster's stop action) while ``cjcpw -c`` still waits for the boot:
+    both return at once, -c with status 1 saying why, and nothing of the site is left."""
+    slow_comagent(rig)
+    start = rig.ns.popen([rig.layout.path(CJCPW), "-c", SITE, rig.db], env=rig.env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    rig.started.append(start)
+    wait_until(lambda: booting(rig), 10, "the detached owner to be booting")
+    began = time.monotonic()
+    stopped = rig.run(CJCPW, "-stop", SITE)
+    assert stopped.returncode == 0, stopped.stderr
+    assert stopped.stdout.startswith("cjcpw: site %s stopped in " % SITE)
+    assert start.wait(timeout=10) == 1
+    assert time.monotonic() - began < 3.0
+    _out, err = start.communicate()
+    assert err == "cjcpw: site %s was stopped on request during its start\n" % SITE
+    assert site_processes(rig.site.spool) == []
+    assert rig.owner() is None
 
 
 def test_guide_sequence(rig):
