@@ -58,7 +58,7 @@ def frame(message):
 
 def signed(node, message, machine_id=100, user="cjct1"):
     """A frame with the credential machine ``machine_id``'s root daemon would give it (the shared test key)."""
-    return frame(node_credentials(node.layout).seal(message, machine_id, user, USERS.get(user, 0)))
+    return frame(node_credentials(node.layout).seal(message, machine_id, user, USERS.get(user, 0), node.site.machine_id))
 
 
 def call(a, request, user):

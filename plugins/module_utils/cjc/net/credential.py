@@ -6,12 +6,13 @@ named when the job was submitted locally (SO_PEERCRED), so a process on a peer c
 work done only as itself. Every frame a site sends to another carries ``cred``::
 
     {"v": 1, "mid": <origin machine ID>, "user": <name there>, "uid": <uid there>,
-     "ts": <unix time>, "nonce": <32 hex digits>, "body": <sha256 of the frame without cred>,
-     "mac": <HMAC-SHA256 of the fields above under the key>}
+     "to": <destination machine ID>, "ts": <unix time>, "nonce": <32 hex digits>,
+     "body": <sha256 of the frame without cred>, "mac": <HMAC-SHA256 of the fields above under the key>}
 
 The receiver refuses a credential no key of its own made, a body that is not the one
-sealed, a timestamp more than ``WINDOW`` seconds from its clock, and a nonce it has seen
-(kept in the site database for the window, so a restart or a failover forgets none).
+sealed, a credential meant for another machine ID (a frame to one site is no good at
+the next), a timestamp more than ``WINDOW`` seconds from its clock, and a nonce it has
+seen (kept in the site database for the window, so a restart or a failover forgets none).
 
 The key file holds one key per line (at least 32 characters): the first signs, every one
 is accepted (the grace of a rolling key rotation: docs/security.md "Peer machines").
@@ -34,7 +35,7 @@ from ..errors import CjcError
 VERSION = 1
 WINDOW = 300.0  # seconds a credential is valid either side of the receiver's clock
 MIN_KEY = 32
-_FIELDS = ("v", "mid", "user", "uid", "ts", "nonce", "body")
+_FIELDS = ("v", "mid", "user", "uid", "to", "ts", "nonce", "body")
 
 
 class CredentialError(CjcError):
@@ -94,15 +95,15 @@ class HmacCredentials:
         """ClusterKeyError when this node can neither make nor check credentials (told at start)."""
         load_keys(self.key_path)
 
-    def seal(self, request, machine_id, user, uid):
-        """``request`` with the credential of (``machine_id``, ``user``, ``uid``) added."""
+    def seal(self, request, machine_id, user, uid, to):
+        """``request`` with the credential of (``machine_id``, ``user``, ``uid``) for machine ID ``to`` added."""
         key = load_keys(self.key_path)[0]
-        fields = {"v": VERSION, "mid": machine_id, "user": user, "uid": uid, "ts": self.clock(),
+        fields = {"v": VERSION, "mid": machine_id, "user": user, "uid": uid, "to": to, "ts": self.clock(),
                   "nonce": secrets.token_hex(16), "body": body_digest(request)}
         return dict(request, cred=dict(fields, mac=_mac(key, fields)))
 
-    def open(self, request):
-        """The Claim of a request's credential; CredentialError saying why it is refused."""
+    def open(self, request, receiver):
+        """The Claim of a request's credential to machine ID ``receiver``; CredentialError saying why it is refused."""
         cred = request.get("cred")
         if not isinstance(cred, dict):
             raise CredentialError("no credential in the frame")
@@ -114,6 +115,8 @@ class HmacCredentials:
             raise CredentialError("invalid credential (not made with this cluster's key)")
         if not isinstance(fields["body"], str) or not hmac.compare_digest(fields["body"], body_digest(request)):
             raise CredentialError("frame body does not match its credential (mutated)")
+        if fields["to"] != receiver:
+            raise CredentialError("credential is for machine ID %r, not for this site's %d" % (fields["to"], receiver))
         stamp, now = fields["ts"], self.clock()
         if not isinstance(stamp, (int, float)) or isinstance(stamp, bool) or abs(now - stamp) > WINDOW:
             raise CredentialError("credential timestamp %r is more than %d s from this node's clock %.0f"

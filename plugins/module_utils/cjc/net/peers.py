@@ -51,7 +51,7 @@ def handle_request(store, site, request, peer_address, credentials):
     if op not in ("ping", "submit", "status"):
         raise Refused("unknown operation %r" % (op,))
     try:
-        claim = credentials.open(request)
+        claim = credentials.open(request, site.machine_id)
     except CredentialError as err:
         raise Refused(str(err))
     sender = claim.machine_id
@@ -118,7 +118,7 @@ def remote_call(site, store, machine_name, request, credentials, caller, timeout
     if target is None:
         raise Refused("machine %s is not known to site %s (qmgr add mid ...)" % (machine_name, site.name))
     source, _port = listen_address(site)
-    request = credentials.seal(request, site.machine_id, caller.name, caller.uid)
+    request = credentials.seal(request, site.machine_id, caller.name, caller.uid, target["machine_id"])
     try:
         reply = wire.call((target["address"], target["port"]), request, timeout,
                           source=None if source == "0.0.0.0" else source)
