@@ -27,6 +27,7 @@ def main():
     b = Node(make_root(200), address="127.0.0.2")
     try:
         for node in (a, b):
+            node.start_daemon("logdaemon")  # the daemons log there, not into a pipe no one reads
             node.daemon = node.start()
         assert b.qmgr("add mid 100 node_a 127.0.0.1 %d" % a.port, "add map 100 root root",
                       "stop queue guibs_1").returncode == 0
