@@ -32,6 +32,7 @@ PORT = 6070
 def ip(*args):
     subprocess.run(["ip"] + list(args), check=True, capture_output=True)
 
+
 # Sends the frame bytes read (hex) on stdin from this namespace's address; prints the reply.
 SENDER = r"""
 import json, socket, struct, sys
@@ -77,8 +78,8 @@ def lab():
         for ns in spaces.values():
             ip("netns", "add", ns)
             ip("-n", ns, "link", "set", "lo", "up")
-        for (left, ldev, laddr), (right, rdev, raddr) in ((("a", "a0", A_ADDR), ("b", "b0", B_ADDR)),
-                                                         (("c", "c0", C_ADDR), ("b", "b1", B_ADDR_C))):
+        links = ((("a", "a0", A_ADDR), ("b", "b0", B_ADDR)), (("c", "c0", C_ADDR), ("b", "b1", B_ADDR_C)))
+        for (left, ldev, laddr), (right, rdev, raddr) in links:
             ip("link", "add", ldev, "netns", spaces[left], "type", "veth", "peer", "name", rdev,
                "netns", spaces[right])
             for side, dev, address in ((left, ldev, laddr), (right, rdev, raddr)):

@@ -71,7 +71,7 @@ def load_keys(path):
         info = os.fstat(handle.fileno())
         if not stat.S_ISREG(info.st_mode) or info.st_uid != 0 or info.st_mode & 0o077:
             raise ClusterKeyError("cluster key %s must be a file of root with mode 0400 (it is uid %d mode %04o): "
-                            "refused" % (path, info.st_uid, stat.S_IMODE(info.st_mode)))
+                                  "refused" % (path, info.st_uid, stat.S_IMODE(info.st_mode)))
         keys = [line.strip() for line in handle.read(64 * 1024).splitlines() if line.strip()]
     if not keys or any(len(key) < MIN_KEY for key in keys):
         raise ClusterKeyError("cluster key %s must hold keys of at least %d characters, one a line" % (path, MIN_KEY))
