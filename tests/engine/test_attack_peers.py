@@ -135,8 +135,8 @@ def jobs_of(node):
 
 
 def refusal(node, ns, data, reason, source):
-    """Send ``data`` from ``ns``: refused with ``reason``, exactly one new line in the node's log (naming
-    ``source`` and the reason), and no new job."""
+    """Send ``data`` from ``ns``: refused with ``reason``, exactly one new line in the node's log about
+    ``source`` (the refusal, with the reason), and no new job."""
     log = os.path.join(node.spool, "log", "nqs.log")
     offset, jobs = os.path.getsize(log), jobs_of(node)
     reply = send(ns, data)
@@ -146,9 +146,12 @@ def refusal(node, ns, data, reason, source):
         with open(log) as handle:
             handle.seek(offset)
             return handle.read().splitlines()
-    wait_until(new_lines, 5, "the refusal in the log")
+
+    def about():  # the lines naming the source (not the daemons' start lines after a restart)
+        return [line for line in new_lines() if source in line]
+    wait_until(about, 5, "the refusal in the log")
     time.sleep(0.2)  # and nothing more comes
-    lines = new_lines()
+    lines = about()
     assert len(lines) == 1 and "refused request from %s port " % source in lines[0] and reason in lines[0], lines
     assert jobs_of(node) == jobs
 
