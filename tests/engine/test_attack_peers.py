@@ -262,11 +262,16 @@ def test_a_frame_from_a_third_node_claiming_machine_100_is_refused(lab):
     assert send(spaces["c"], seal(b, {"op": "ping"}, machine_id=300))["ok"] is True  # C as itself is served
 
 
-def test_a_key_others_can_read_makes_netdaemon_refuse_everything(lab):
+def test_a_key_others_can_read_or_no_key_makes_netdaemon_refuse_everything(lab):
     a, b, spaces = lab
     os.chmod(b.layout.cluster_key, 0o444)
     try:
         refusal(b, spaces["a"], seal(a, {"op": "ping"}), "must be a file of root with mode 0400", A_ADDR)
     finally:
         os.chmod(b.layout.cluster_key, 0o400)
-    assert send(spaces["a"], seal(b, {"op": "ping"}))["ok"] is True
+    os.rename(b.layout.cluster_key, b.layout.cluster_key + ".away")
+    try:
+        refusal(b, spaces["a"], seal(a, {"op": "ping"}), "no cluster key at %s" % b.layout.cluster_key, A_ADDR)
+    finally:
+        os.rename(b.layout.cluster_key + ".away", b.layout.cluster_key)
+    assert send(spaces["a"], seal(b, {"op": "ping"}))["ok"] is True  # read at each use: no restart needed
