@@ -44,7 +44,7 @@ class _Connection:
 
 
 class NetDaemon:
-    def __init__(self, site, log, layout):
+    def __init__(self, layout, site, log):
         self.site, self.log = site, log
         self.credentials = node_credentials(layout)  # checks who sent each request
         self.selector = selectors.DefaultSelector()
@@ -192,7 +192,7 @@ def main(argv=None):
         print("%s: %s" % (NAME, err), file=sys.stderr)
         return err.exit_status
     log = DaemonLog(site.spool, NAME)
-    daemon = NetDaemon(site, log, layout)
+    daemon = NetDaemon(layout, site, log)
     try:
         daemon.start()
         daemon.run()
