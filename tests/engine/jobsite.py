@@ -32,6 +32,8 @@ from cjc.site.registry import local_site
 USERS = {"cjct1": 23001, "cjct2": 23002}
 GROUP, GID = "cjctgrp", 23100  # a supplementary group of cjct1
 USER_PYTHON = "/usr/bin/python3"
+#: the cluster key every test node gets (net/credential.py): the same on all nodes, as the engine role makes it
+CLUSTER_KEY = "cjc-test-cluster-key-0123456789abcdef0123456789abcdef"
 
 
 def wait_until(predicate, seconds, what, interval=0.02, error=AssertionError):
@@ -172,7 +174,19 @@ def make_root(machine_id=100):
     os.chmod(root, 0o755)
     layout = Layout(root)
     install_engine(layout, sys.executable, machine_id)
+    write_cluster_key(layout)
     return layout
+
+
+def write_cluster_key(layout, *keys):
+    """Provision the node's cluster key file (root, 0400) with ``keys`` (default: CLUSTER_KEY), first signs."""
+    path = layout.cluster_key
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o400)
+    with os.fdopen(fd, "w") as handle:
+        handle.write("".join(key + "\n" for key in (keys or (CLUSTER_KEY,))))
+    os.replace(tmp, path)
 
 
 class Node:

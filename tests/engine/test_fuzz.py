@@ -1,4 +1,4 @@
-"""netdaemon fuzzing, small size (issue 9); ``make fuzz N=10000`` is the full run (tests/reliability/fuzz.py)."""
+"""netdaemon and comagent fuzzing, small size; ``make fuzz N=10000`` is the full run (tests/reliability/fuzz.py)."""
 
 import os
 
@@ -11,12 +11,14 @@ pytestmark = pytest.mark.netns
 FRAMES = int(os.environ.get("FUZZ_N", "600"))
 
 
-def test_netdaemon_survives_random_and_mutated_frames_and_keeps_serving_valid_clients():
+def test_netdaemon_and_comagent_survive_random_mutated_and_forged_input_and_keep_serving_valid_clients():
     summary = fuzz(FRAMES, seed=int(os.environ.get("FUZZ_SEED", "7")), out=lambda text: None)
     assert summary["frames"] == FRAMES
     assert summary["crashes"] == 0, summary
     assert summary["valid"] > 0 and summary["valid_failed"] == 0, summary["failures"]
     assert summary["hangs"] == 0, summary["failures"]
+    assert summary["forged"] > 0 and summary["forged_served"] == 0, summary["failures"]
+    assert summary["http"] > 0
     assert summary["rss_flat"], (summary["rss_before_kb"], summary["rss_after_kb"])
     assert passed(summary)
 
@@ -49,12 +51,13 @@ def test_idle_connections_of_a_stranger_do_not_lock_out_a_registered_machine():
     import json
     import subprocess
     import sys
-    from reliability.fuzz import ADDRESS, PEER, PEER_MID, PORT, SITE, SITE_MID, STRANGER, FuzzSite, frame
+    from reliability.fuzz import ADDRESS, PEER, PORT, SITE, SITE_MID, STRANGER, FuzzSite, Sealer, frame
     site = FuzzSite()
     try:
         site.up()
+        ping = frame(Sealer(site.layout.cluster_key)({"op": "ping"}))
         done = subprocess.run(["ip", "netns", "exec", site.netns, sys.executable, "-c", CLIENT, ADDRESS, STRANGER,
-                               PEER, str(PORT), frame({"op": "ping", "from": PEER_MID}).hex()],
+                               PEER, str(PORT), ping.hex()],
                               capture_output=True, text=True, timeout=60)
     finally:
         site.down()

@@ -1,4 +1,7 @@
-"""netdaemon: remote submit/status between machine IDs with user mapping; refusals (SPEC §2.12)."""
+"""netdaemon: remote submit/status between machine IDs with user mapping; refusals (guide §2.12).
+
+The attacks on the credential itself are in test_attack_peers.py.
+"""
 
 import os
 import signal
@@ -8,7 +11,9 @@ import struct
 import pytest
 
 from cjc.net import wire
+from cjc.net.credential import node_credentials
 from cjc.net.peers import Refused, remote_call
+from cjc.jobs.requests import Caller
 from cjc.jobs.store import open_store
 from jobsite import USERS, Node, free_port, make_root, make_users, remove_root, remove_users, wait_until
 
@@ -51,6 +56,16 @@ def frame(message):
     return wire.encode(message)
 
 
+def signed(node, message, machine_id=100, user="cjct1"):
+    """A frame with the credential machine ``machine_id``'s root daemon would give it (the shared test key)."""
+    return frame(node_credentials(node.layout).seal(message, machine_id, user, USERS.get(user, 0), node.site.machine_id))
+
+
+def call(a, request, user):
+    with open_store(a.spool) as store:
+        return remote_call(a.site, store, "node_b", request, node_credentials(a.layout), Caller(USERS[user], user))
+
+
 def test_remote_submit_runs_as_the_mapped_user(pair):
     a, b = pair
     job_id = a.qsub("id -u; echo from afar\n", "-q", "to_b", user="cjct1")
@@ -66,8 +81,7 @@ def test_remote_submit_runs_as_the_mapped_user(pair):
 def test_remote_status_lists_the_mapped_users_jobs(pair):
     a, b = pair
     job_id = b.qsub("sleep 30\n", "-q", "guibs_1", user="cjct2")
-    with open_store(a.spool) as store:
-        reply = remote_call(a.site, store, "node_b", {"op": "status", "user": "cjct1"})
+    reply = call(a, {"op": "status"}, "cjct1")
     assert job_id in [job["id"] for job in reply["jobs"]]
     assert {q["name"] for q in reply["queues"]} >= {"guilb_def", "guibs_1"}
     b.run("/usr/bin/qdel", str(job_id))
@@ -75,8 +89,11 @@ def test_remote_status_lists_the_mapped_users_jobs(pair):
 
 def test_unmapped_user_is_refused(pair):
     a, _b = pair
-    with open_store(a.spool) as store, pytest.raises(Refused, match="user cjct2 of machine ID 100 is not mapped"):
-        remote_call(a.site, store, "node_b", {"op": "submit", "user": "cjct2", "script": "true\n"})
+    with pytest.raises(Refused, match="user cjct2 of machine ID 100 is not mapped"):
+        call(a, {"op": "submit", "script": "true\n"}, "cjct2")
+
+
+SIGNED = object()  # the frame's message is sealed by the test (the key is read at run time)
 
 
 @pytest.mark.parametrize("data,source,error", [
@@ -84,22 +101,23 @@ def test_unmapped_user_is_refused(pair):
     (struct.pack(">I", wire.MAX_FRAME + 1), "127.0.0.1", "frame of 262145 bytes announced, the limit is 262144"),
     (struct.pack(">I", 5) + b"\xff{}[]", "127.0.0.1", "frame is not UTF-8 JSON"),
     (struct.pack(">I", 2) + b"[]", "127.0.0.1", "frame does not hold a JSON object"),
-    (frame({"op": "ping", "from": 999}), "127.0.0.1", "machine ID 999 is not known"),
-    (frame({"op": "ping"}), "127.0.0.1", "no sender machine ID"),
+    (frame({"op": "ping", "from": 100}), "127.0.0.1", "no credential in the frame"),
+    ((SIGNED, {"op": "ping"}, 999), "127.0.0.1", "machine ID 999 is not known"),
     (frame({"op": "ping", "from": 100}), "127.0.0.3", "127.0.0.3 is not the address of a machine known to site"),
-    (frame({"op": "ping", "from": 300}), "127.0.0.1", "machine ID 300 must connect from 127.0.0.5, not from 127.0.0.1"),
+    ((SIGNED, {"op": "ping"}, 300), "127.0.0.1", "machine ID 300 must connect from 127.0.0.5, not from 127.0.0.1"),
     (frame({"op": "rm -rf", "from": 100}), "127.0.0.1", "unknown operation"),
-    (frame({"op": "submit", "from": 100, "user": "cjct1", "queue": "nosuch", "script": "x"}), "127.0.0.1",
-     "no such queue: nosuch"),
+    ((SIGNED, {"op": "submit", "queue": "nosuch", "script": "x"}, 100), "127.0.0.1", "no such queue: nosuch"),
 ])
 def test_bad_frames_are_refused_logged_and_the_daemon_keeps_serving(pair, data, source, error):
     _a, b = pair
+    if isinstance(data, tuple):
+        data = signed(b, data[1], data[2])
     pid = b.record_pid("netdaemon")
     reply = raw(b, data, source)
     assert reply["ok"] is False and error in reply["error"]
     log = os.path.join(b.spool, "log", "nqs.log")
     wait_until(lambda: error in open(log).read(), 5, "the refusal in the site log")
-    assert raw(b, frame({"op": "ping", "from": 100})) == {"ok": True, "site": b.site.name, "machine_id": 200}
+    assert raw(b, signed(b, {"op": "ping"})) == {"ok": True, "site": b.site.name, "machine_id": 200}
     assert b.record_pid("netdaemon") == pid
 
 
@@ -108,7 +126,7 @@ def test_half_frame_and_silent_peers_do_not_block_others(pair):
     stuck = socket.create_connection(("127.0.0.2", b.port), timeout=10, source_address=("127.0.0.1", 0))
     stuck.sendall(struct.pack(">I", 100) + b"{")
     raw(b, struct.pack(">I", 100) + b"{", read=False)  # and one that hangs up mid-frame
-    assert raw(b, frame({"op": "ping", "from": 100}))["ok"] is True
+    assert raw(b, signed(b, {"op": "ping"}))["ok"] is True
     stuck.close()
 
 
@@ -116,8 +134,8 @@ def test_mapping_onto_root_is_refused(pair):
     a, b = pair
     assert b.qmgr("add map 100 cjct2 root").returncode == 0
     try:
-        with open_store(a.spool) as store, pytest.raises(Refused, match="user cjct2 of machine ID 100 is mapped to root"):
-            remote_call(a.site, store, "node_b", {"op": "submit", "user": "cjct2", "script": "id\n"})
+        with pytest.raises(Refused, match="user cjct2 of machine ID 100 is mapped to root"):
+            call(a, {"op": "submit", "script": "id\n"}, "cjct2")
     finally:
         b.qmgr("delete map 100 cjct2")
 
@@ -161,8 +179,8 @@ def test_idle_connections_of_strangers_and_a_greedy_peer_do_not_lock_out_others(
         stranger = wire.recv_message(idle[0])
         assert stranger == {"ok": False, "error": "127.0.0.7 is not the address of a machine known to site %s"
                             % b.site.name}
-        assert raw(b, frame({"op": "ping", "from": 300}), source="127.0.0.5")["ok"] is True
-        greedy = raw(b, frame({"op": "ping", "from": 100}))
+        assert raw(b, signed(b, {"op": "ping"}, 300), source="127.0.0.5")["ok"] is True
+        greedy = raw(b, signed(b, {"op": "ping"}))
         assert greedy == {"ok": False, "error": "16 connections from 127.0.0.1 are open already"}
     finally:
         for sock in idle:

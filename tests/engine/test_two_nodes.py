@@ -11,6 +11,7 @@ import time
 import pytest
 
 from cjc.site.processes import site_processes
+from jobsite import CLUSTER_KEY
 
 pytestmark = pytest.mark.netns
 
@@ -24,6 +25,8 @@ def lab(cjc_lab_module):
     for node in cjc_lab_module.node_names:
         cjc_lab_module.nsx(node, sys.executable, "-m", "cjc.cli.install", "--root", "/",
                            env=dict(os.environ, PYTHONPATH=os.path.join(REPO, "plugins", "module_utils")))
+        # the same cluster key on every node, as the engine role provisions it (docs/security.md "Peer machines")
+        cjc_lab_module.write_file(node, "/usr/lib/nqs/etc/cluster.key", CLUSTER_KEY + "\n", mode=0o400)
     return cjc_lab_module
 
 

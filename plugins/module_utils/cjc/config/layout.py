@@ -18,6 +18,8 @@ CLUSTER_BIN = "/usr/lib/nqs/cluster"
 COMMON_DAEMON_CONF = "/usr/lib/nqs/rc/daemon.conf"
 LOCAL_DAEMON_CONF = "/usr/lib/nqs/daemon.conf"
 LOCAL_SITE_CONF = "/usr/lib/nqs/etc/site.conf"
+# the cluster's shared key for credentials between sites (net/credential.py): root only, mode 0400
+CLUSTER_KEY = "/usr/lib/nqs/etc/cluster.key"
 ENGINE_LIB = "/usr/lib/nqs/lib"
 SPOOL = "/usr/spool/nqs"
 USER_BIN = "/usr/bin"
@@ -59,6 +61,7 @@ class Layout:
     common_daemon_conf = property(lambda self: self.path(COMMON_DAEMON_CONF))
     local_daemon_conf = property(lambda self: self.path(LOCAL_DAEMON_CONF))
     local_site_conf = property(lambda self: self.path(LOCAL_SITE_CONF))
+    cluster_key = property(lambda self: self.path(CLUSTER_KEY))
     engine_lib = property(lambda self: self.path(ENGINE_LIB))
     spool = property(lambda self: self.path(SPOOL))
     user_bin = property(lambda self: self.path(USER_BIN))

@@ -7,7 +7,9 @@ serves remote submit/status between machine IDs (:mod:`..netproto`). A connectio
 from an address no known machine has, or beyond 16 open ones per address, is refused
 as it is accepted. One request frame per connection, length-limited; a frame that
 is oversize, malformed, too slow (5 s), from an unknown machine or an unmapped user
-is refused, logged, and the connection closed -- the daemon keeps serving. It exits when told (SIGTERM) or
+or without a valid credential (:mod:`..net.credential`: no key, mutated, stale, replayed)
+is refused, logged (one line naming the source address and the reason), and the
+connection closed -- the daemon keeps serving. It exits when told (SIGTERM) or
 when its parent nqsdaemon is gone.
 """
 
@@ -20,6 +22,7 @@ from ..site import pidrecords
 from ..net import wire
 from ..site.log import DaemonLog
 from ..errors import CjcError
+from ..net.credential import CredentialError, node_credentials
 from ..net.peers import Refused, handle_request, listen_address
 from ..net.portkeeper import obtain_listener
 from ..jobs.store import open_store
@@ -41,8 +44,9 @@ class _Connection:
 
 
 class NetDaemon:
-    def __init__(self, site, log):
+    def __init__(self, layout, site, log):
         self.site, self.log = site, log
+        self.credentials = node_credentials(layout)  # checks who sent each request
         self.selector = selectors.DefaultSelector()
         self.connections = {}
         self.signals = None
@@ -61,6 +65,10 @@ class NetDaemon:
         self.signals = SignalReceiver(self.selector)
         pidrecords.write_record(self.record, os.getpid())
         self.log.info("listening on %s port %d for site %s" % (address, port, self.site.name))
+        try:
+            self.credentials.check()
+        except CredentialError as err:
+            self.log.warning("every peer request will be refused: %s" % err)
 
     def run(self):
         while not self.signals.pending:
@@ -138,14 +146,14 @@ class NetDaemon:
             if len(conn.buffer) > 4 + conn.length:
                 raise wire.FrameError("%d bytes after the frame" % (len(conn.buffer) - 4 - conn.length))
             request = wire.decode(conn.buffer[4:])
-            reply = handle_request(self.store, self.site, request, conn.peer[0])
+            reply = handle_request(self.store, self.site, request, conn.peer[0], self.credentials)
         except (wire.FrameError, Refused) as err:
             self._refuse(conn, str(err))
             return
         except Exception as err:  # a bug must not take the site's listener down
             self._refuse(conn, "internal error: %r" % (err,))
             return
-        self.log.info("served %s from machine %s (%s)" % (request.get("op"), request.get("from"), conn.peer[0]))
+        self.log.info("served %s from %s" % (request.get("op"), conn.peer[0]))
         self._reply(conn, reply)
 
     def _refuse(self, conn, why, reply=True):
@@ -179,12 +187,12 @@ class NetDaemon:
 def main(argv=None):
     parser = DaemonArgs(NAME, "Network listener of one site.")
     try:
-        _args, _layout, site = parser.parse_site(argv)
+        _args, layout, site = parser.parse_site(argv)
     except CjcError as err:
         print("%s: %s" % (NAME, err), file=sys.stderr)
         return err.exit_status
     log = DaemonLog(site.spool, NAME)
-    daemon = NetDaemon(site, log)
+    daemon = NetDaemon(layout, site, log)
     try:
         daemon.start()
         daemon.run()

@@ -41,6 +41,7 @@ from ..net import wire
 from ..site.log import DaemonLog, endpoint
 from ..errors import CjcError
 from ..jobs.spawn import JobStartError, describe_status, remove_run_files, spawn_job, store_output
+from ..net.credential import node_credentials
 from ..net.peers import remote_call
 from ..jobs.requests import Caller, poke, serve_request
 from ..net.client import WRITES
@@ -82,6 +83,7 @@ class DaemonExit(Exception):
 class NqsDaemon:
     def __init__(self, layout, site, site_spec, log):
         self.layout, self.site, self.site_spec, self.log = layout, site, site_spec, log
+        self.credentials = node_credentials(layout)  # signs what this site sends to others
         self.store = None
         self.children = {}       # pid -> (job id, Popen)
         self.signalled = set()   # job ids whose qdel signal was sent
@@ -134,9 +136,9 @@ class NqsDaemon:
         """Re-submit an interrupted job at a remote migration destination; returns where it went."""
         target_queue, _, machine_name = queue["migration_dest"].partition("@")
         reply = remote_call(self.site, self.store, machine_name, {
-            "op": "submit", "user": row["owner"], "queue": target_queue, "name": row["name"],
+            "op": "submit", "queue": target_queue, "name": row["name"],
             "script": bytes(row["script"]).decode("utf-8", "replace"), "restart": row["restart"],
-            "env": json.loads(row["env"])}, db=db)
+            "env": json.loads(row["env"])}, self.credentials, Caller(row["uid"], row["owner"]), db=db)
         return "%s@%s as request %s" % (target_queue, machine_name, reply.get("id"))
 
     def _bind(self):
@@ -355,9 +357,9 @@ class NqsDaemon:
         queue, _, machine_name = destination.partition("@")
         try:
             reply = remote_call(self.site, self.store, machine_name, {
-                "op": "submit", "user": job["owner"], "queue": queue, "name": job["name"],
+                "op": "submit", "queue": queue, "name": job["name"],
                 "script": bytes(job["script"]).decode("utf-8", "replace"), "restart": job["restart"],
-                "env": json.loads(job["env"])})
+                "env": json.loads(job["env"])}, self.credentials, Caller(job["uid"], job["owner"]))
         except CjcError as err:
             self.log.warning("request %d waits in pipe queue %s (retry in %d s): %s"
                              % (job["id"], job["queue"], ROUTE_RETRY, err))

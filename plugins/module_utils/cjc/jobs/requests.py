@@ -90,11 +90,12 @@ def _queue(db, name):
 # ---------------------------------------------------------------- jobs
 
 def submit_job(store, caller, script, queue=None, name=None, restart="ENABLE", env=None,
-               shell=None, owner_uid=None, origin=None):
+               shell=None, owner_uid=None, origin=None, also=None):
     """Submit a job; returns its request number. Durable when it returns.
 
     ``owner_uid`` (managers only, and netdaemon for mapped remote users) submits on
-    behalf of another user; otherwise the job belongs to the caller.
+    behalf of another user; otherwise the job belongs to the caller. ``also(db)`` runs
+    in the submit's transaction (netdaemon records the frame's nonce: both commit or neither).
     """
     if isinstance(script, str):
         script = script.encode("utf-8")
@@ -117,6 +118,8 @@ def submit_job(store, caller, script, queue=None, name=None, restart="ENABLE", e
         raise NqsError("shell %r must be an absolute path" % (shell,))
     now = time.time()
     with store.transaction() as db:
+        if also is not None:
+            also(db)
         owner = caller
         if owner_uid is not None and owner_uid != caller.uid:
             _require_manager(db, caller)

@@ -112,6 +112,15 @@ MIGRATIONS = (
         PRIMARY KEY (machine_id, remote_user)
     );
     """,
+    # 2 -> 3: nonces of the peer frames served, kept until their credentials expire (net/credential.py).
+    """
+    CREATE TABLE peer_nonces (
+        nonce TEXT PRIMARY KEY,
+        machine_id INTEGER NOT NULL,
+        expires REAL NOT NULL
+    );
+    CREATE INDEX peer_nonces_by_expiry ON peer_nonces (expires);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

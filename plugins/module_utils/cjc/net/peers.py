@@ -3,18 +3,23 @@
 Requests are frames (see :mod:`wire`) on the site's NQS port (607 by default,
 ``nqs_port`` in the site's daemon.conf)::
 
-    {"op": "ping"|"submit"|"status", "from": <sender machine ID>, "user": <user there>, ...}
+    {"op": "ping"|"submit"|"status", ..., "cred": <credential>}
 
-A request is served only when the sender's machine ID is known to this site
-(``qmgr add mid``), it comes from that machine's registered address, and (for
-submit/status) its user is mapped to a local user (``qmgr add map``, SPEC §2.12).
-Everything else is refused with a reason; nothing a peer sends can crash the daemon.
+The credential (:mod:`credential`) names the sender's machine ID and the user there,
+as the sender's root daemon knows it (the owner the kernel named at local submit).
+A request is served only when its credential is valid and fresh, its nonce unseen,
+the sender's machine ID is known to this site (``qmgr add mid``) and it comes from
+that machine's registered address, and (for submit/status) the credential's user is
+mapped to a local user (``qmgr add map``, guide §2.12). No other field of a frame
+says who anyone is. Everything else is refused with a reason; nothing a peer sends
+can crash the daemon.
 """
 
 import pwd
 import socket
 
 from . import wire
+from .credential import CredentialError, consume_nonce
 from ..config.daemonconf import NQS_PORT_DEFAULT, SITE, load_daemon_conf
 from ..errors import CjcError
 from ..jobs.requests import Caller, NqsError, list_jobs, machine, map_remote_user, queue_status, submit_job
@@ -37,14 +42,22 @@ def listen_address(site, report=None):
     return address, int(settings.get("nqs_port", NQS_PORT_DEFAULT))
 
 
-def handle_request(store, site, request, peer_address):
-    """The reply dict to one request frame; Refused for anything not allowed."""
+def handle_request(store, site, request, peer_address, credentials):
+    """The reply dict to one request frame; Refused for anything not allowed.
+
+    ``credentials``: the node's credential backend (:func:`credential.node_credentials`).
+    """
     op = request.get("op")
-    sender = request.get("from")
     if op not in ("ping", "submit", "status"):
         raise Refused("unknown operation %r" % (op,))
-    if not isinstance(sender, int) or isinstance(sender, bool):
-        raise Refused("no sender machine ID in the request")
+    try:
+        claim = credentials.open(request, site.machine_id)
+    except CredentialError as err:
+        raise Refused(str(err))
+    sender = claim.machine_id
+    for field, claimed in (("from", sender), ("user", claim.user)):
+        if field in request and request[field] != claimed:
+            raise Refused("the frame's %s %r is not its credential's %r" % (field, request[field], claimed))
     with store.snapshot() as db:
         known = machine(db, machine_id=sender)
         if known is None:
@@ -54,36 +67,46 @@ def handle_request(store, site, request, peer_address):
                           % (sender, known["address"], peer_address))
         local_user = None
         if op != "ping":
-            remote_user = request.get("user")
-            if not isinstance(remote_user, str):
-                raise Refused("no user in the request")
-            local_user = map_remote_user(db, sender, remote_user)
+            local_user = map_remote_user(db, sender, claim.user)
             if local_user is None:
                 raise Refused("user %s of machine ID %d is not mapped to a user of site %s"
-                              % (remote_user, sender, site.name))
+                              % (claim.user, sender, site.name))
+    if op != "submit":
+        _consume(store, claim)
     if op == "ping":
         return {"ok": True, "site": site.name, "machine_id": site.machine_id}
     try:
         caller = Caller(pwd.getpwnam(local_user).pw_uid, local_user)
     except KeyError:
         raise Refused("mapped user %s does not exist on this node" % local_user)
-    if caller.uid == 0 and request["user"] != "root":
-        # SPEC §2.10: a job never runs as root unless root submitted it
-        raise Refused("user %s of machine ID %d is mapped to root: refused" % (request["user"], sender))
+    if caller.uid == 0 and claim.user != "root":
+        # guide §2.10: a job never runs as root unless root submitted it
+        raise Refused("user %s of machine ID %d is mapped to root: refused" % (claim.user, sender))
     if op == "submit":
         try:
             job_id = submit_job(store, caller, request.get("script", ""), request.get("queue"),
                                 request.get("name"), request.get("restart", "ENABLE"), request.get("env"),
-                                origin="machine %d user %s" % (sender, request["user"]))
-        except NqsError as err:
+                                origin="machine %d user %s" % (sender, claim.user),
+                                also=lambda db: consume_nonce(db, claim))
+        except (NqsError, CredentialError) as err:
             raise Refused(str(err))
         return {"ok": True, "id": job_id, "site": site.name}
     jobs = [job for job in list_jobs(store) if job["uid"] == caller.uid]
     return {"ok": True, "site": site.name, "jobs": jobs, "queues": [q._asdict() for q in queue_status(store)]}
 
 
-def remote_call(site, store, machine_name, request, timeout=5.0, db=None):
-    """Send ``request`` from ``site`` to the machine called ``machine_name``; the reply or Refused.
+def _consume(store, claim):
+    """Remember the nonce of a request without other effect (ping, status) in its own transaction."""
+    try:
+        with store.transaction() as db:
+            consume_nonce(db, claim)
+    except CredentialError as err:
+        raise Refused(str(err))
+
+
+def remote_call(site, store, machine_name, request, credentials, caller, timeout=5.0, db=None):
+    """Send ``request`` from ``site`` to the machine called ``machine_name`` on behalf of the
+    local user ``caller`` (a Caller: the owner the kernel named at submit); the reply or Refused.
 
     ``db``: the connection of a transaction already open (the lookup then reads inside it).
     """
@@ -95,7 +118,7 @@ def remote_call(site, store, machine_name, request, timeout=5.0, db=None):
     if target is None:
         raise Refused("machine %s is not known to site %s (qmgr add mid ...)" % (machine_name, site.name))
     source, _port = listen_address(site)
-    request = dict(request, **{"from": site.machine_id})
+    request = credentials.seal(request, site.machine_id, caller.name, caller.uid, target["machine_id"])
     try:
         reply = wire.call((target["address"], target["port"]), request, timeout,
                           source=None if source == "0.0.0.0" else source)
