@@ -32,9 +32,10 @@ from ..config.daemonconf import COMMON, load_daemon_conf
 from ..site.log import DaemonLog
 from ..errors import CjcError, SiteError
 from ..config.fileio import read_text, write_atomic
-from ..site.ownership import OWNER_RECORD, Ownership, describe_owner, is_owned
+from ..site.ownership import OWNER_RECORD, Ownership, describe_owner, is_owned, wait_released
 from ..config.siteconf import load_site_conf
 from ..site.registry import CJCPW_RECORD
+from ..site.cgroup import SiteGroup
 from .supervisor import BootError, SiteSupervisor, StopReport, stop_site_processes
 from ..site.daemonset import SITE_DAEMONS
 
@@ -92,7 +93,7 @@ class Owner:
         if self.monitored:
             pidrecords.write_record(self.site.record_path(CJCPW_RECORD), os.getpid())
         self._install_signals()
-        self.supervisor = SiteSupervisor(self.layout, self.site, self.timings, self.log, self.ownership.fd)
+        self.supervisor = SiteSupervisor(self.layout, self.site, self.timings, self.log)
         if self.maintenance:
             self.log.info("maintenance=ON: cjcpw starts alone; use nqsstart/nqsstop for the daemons")
             write_atomic(os.path.join(self.site.run_dir, WANTED), DOWN + "\n")
@@ -283,12 +284,16 @@ def stop_site(site, log, out=print):
         _wait_for(lambda: live_owner(site) is None, timings.total_stop_seconds + 15,
                   "the owner of %s (pid %d) to stop" % (site.name, record["pid"]))
         report = json.loads(read_text(os.path.join(site.run_dir, LAST_STOP)) or "null")
-        return StopReport(**report) if report else None
-    if is_owned(site) and record and record.get("host") != pidrecords.this_host():
-        raise SiteError("site %s runs on another node: owned by %s; stop it there"
-                        % (site.name, describe_owner(record)))
-    daemons = recorded_daemon_pids(site)
-    from ..site.processes import site_processes
-    if not daemons and not site_processes(site.spool):
-        return None
-    return stop_site_processes(daemons, site, timings, log, "cjcpw -stop without a live owner")
+        report = StopReport(**report) if report else None
+    else:
+        if is_owned(site) and record and record.get("host") != pidrecords.this_host():
+            raise SiteError("site %s runs on another node: owned by %s; stop it there"
+                            % (site.name, describe_owner(record)))
+        daemons = recorded_daemon_pids(site)
+        if not daemons and not SiteGroup(site.spool).members():
+            return None
+        report = stop_site_processes(daemons, site, timings, log, "cjcpw -stop without a live owner")
+    # the owner's keeper lets the lock go once the site's group here is empty: done means free
+    if report is not None and not report.leftovers and not wait_released(site, 5):
+        raise SiteError("site %s stopped, but its ownership lock is still held on this node" % site.name)
+    return report

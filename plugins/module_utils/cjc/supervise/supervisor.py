@@ -17,9 +17,9 @@ import subprocess
 import time
 
 from ..site import pidrecords, processes
+from ..site.cgroup import SiteGroup
 from ..site.daemonset import SITE_DAEMONS, daemon_argv
 from ..errors import CjcError
-from ..site.ownership import OWNER_FD_ENV
 
 POLL = 0.02  # seconds between readiness / exit checks
 
@@ -75,13 +75,10 @@ class DaemonProcess:
                                                  " (%s)" % reason if reason else ""))
         self.state = new
 
-    def spawn(self, layout, lock_fd):
+    def spawn(self, layout):
         env = dict(os.environ, **{processes.SPOOL_ENV: self.site.spool})
-        if lock_fd is not None:
-            env[OWNER_FD_ENV] = str(lock_fd)  # nqsdaemon hands it on to every job
         self.popen = subprocess.Popen(daemon_argv(layout, self.spec, self.site), env=env,
                                       stdin=subprocess.DEVNULL, start_new_session=True,
-                                      pass_fds=(lock_fd,) if lock_fd is not None else (),
                                       preexec_fn=_die_with_parent)
         self.set_state(State.STARTING)  # STOPPED -> STARTING
 
@@ -107,9 +104,9 @@ class DaemonProcess:
 class SiteSupervisor:
     """The daemons of one site under one owner."""
 
-    def __init__(self, layout, site, timings, log, lock_fd=None, clock=time.monotonic):
+    def __init__(self, layout, site, timings, log, clock=time.monotonic):
         self.layout, self.site, self.timings, self.log = layout, site, timings, log
-        self.lock_fd, self.clock = lock_fd, clock
+        self.clock = clock
         self.daemons = [DaemonProcess(spec, site, log) for spec in SITE_DAEMONS]
 
     def running(self):
@@ -119,7 +116,7 @@ class SiteSupervisor:
         """Start every daemon; return once all serve. On failure stop them and raise BootError."""
         deadline = self.clock() + self.timings.boot_timeout
         for daemon in self.daemons:
-            daemon.spawn(self.layout, self.lock_fd)
+            daemon.spawn(self.layout)
         waiting = list(self.daemons)
         while waiting:
             for daemon in list(waiting):
@@ -183,14 +180,23 @@ def _signal(pid, sig):
         pass  # ESRCH: already gone, which is what we want
 
 
+def _left(group, daemon_pids):
+    """Pids of the site still alive here: its group's members and the recorded daemons."""
+    return sorted(set(group.members()) | {pid for _name, pid in daemon_pids if pidrecords.pid_exists(pid)})
+
+
 def stop_site_processes(daemon_pids, site, timings, log, reason, clock=time.monotonic):
     """Stop a site: ``daemon_pids`` [(name, pid)] in stop order, then everything of the site.
 
     Orderly phase: SIGTERM each daemon and wait for it, in order, until
     ``timings.orderly_seconds`` are used; then SIGTERM what jobs left behind.
     Forced phase (the rest of STOP_TIMEOUT, or all of FORCEKILL_TIME when it is not
-    below STOP_TIMEOUT): SIGKILL every remaining process of the site.
+    below STOP_TIMEOUT): SIGKILL every remaining member of the site's group on this
+    node (:mod:`..site.cgroup`: all at once, so a process forking meanwhile cannot
+    outrun it) and wait until the group is empty. ``leftovers`` of the report are
+    the pids still alive at the deadline.
     """
+    group = SiteGroup(site.spool)
     start = clock()
     orderly_end = start + timings.orderly_seconds
     final_end = start + timings.total_stop_seconds
@@ -202,25 +208,30 @@ def stop_site_processes(daemon_pids, site, timings, log, reason, clock=time.mono
         _signal(pid, signal.SIGTERM)
         if _wait_gone([pid], orderly_end, clock):
             log.warning("%s (pid %d) did not stop within the orderly phase" % (name, pid))
-    leftovers = [p.pid for p in processes.site_processes(site.spool)]  # one scan of /proc
+    leftovers = group.members()
     if leftovers and clock() < orderly_end:
         log.info("ending %d leftover process(es) of the site: %s" % (len(leftovers), leftovers))
         for pid in leftovers:
             _signal(pid, signal.SIGTERM)
         _wait_gone(leftovers, min(orderly_end, clock() + 1.0), clock)
     forced = []
-    remaining = [pid for pid in [pid for _name, pid in daemon_pids] + leftovers if pidrecords.pid_exists(pid)]
+    remaining = _left(group, daemon_pids)
     while remaining:
+        group.end()
         for pid in remaining:
-            _signal(pid, signal.SIGKILL)
+            _signal(pid, signal.SIGKILL)  # a recorded daemon outside the group, too
         forced.extend(pid for pid in remaining if pid not in forced)
-        remaining = _wait_gone(remaining, min(final_end, clock() + 0.5), clock)
-        # what the killed processes may have started meanwhile
-        remaining += [p.pid for p in processes.site_processes(site.spool) if p.pid not in remaining]
+        deadline = min(final_end, clock() + 0.5)
+        while remaining and clock() < deadline:
+            time.sleep(POLL)
+            remaining = _left(group, daemon_pids)
         if clock() >= final_end:
             break
+    group.remove()
     seconds = clock() - start
     if forced:
         log.warning("forced: SIGKILL to %d process(es) of site %s: %s" % (len(forced), site.name, forced))
+    if remaining:
+        log.error("site %s: still alive after STOP_TIMEOUT: %s" % (site.name, remaining))
     log.info("site %s stopped in %.2f s" % (site.name, seconds))
     return StopReport(reason, seconds, forced, remaining)
