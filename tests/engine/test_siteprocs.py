@@ -57,3 +57,38 @@ def test_each_node_sees_and_ends_only_its_own_group_of_the_same_site(tmp_path):
         for name, key in zip(names, keys):
             remove_netns(name)
             SiteGroup(spool, key).remove()
+
+
+FORKER = "i=0; while [ $i -lt 4000 ]; do sleep 120 & i=$((i+1)); done; wait"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+@pytest.mark.parametrize("how", ["cgroup.kill", "cgroup2 freeze", "v1 freezer"])
+def test_ending_a_group_beats_a_process_forking_in_a_loop(tmp_path, monkeypatch, how):
+    """Each way of ending a group (site/cgroup.py) ends a member that keeps forking."""
+    from cjc.site import cgroup
+    if how == "v1 freezer":
+        with open("/proc/self/mountinfo") as handle:
+            point = cgroup.find_mounts(handle.read()).get(cgroup.FREEZER)
+        if not point:
+            pytest.skip("no cgroup v1 freezer mounted here")
+        monkeypatch.setattr(cgroup, "_TRACKER", (cgroup.FREEZER, point))
+    elif cgroup.tracker()[0] != cgroup.CGROUP2:
+        pytest.skip("no cgroup2 here")
+    if how == "cgroup2 freeze":
+        monkeypatch.setattr(cgroup, "KILL_FILE", "no-such-file")  # as on a kernel before 5.14
+    group = cgroup.SiteGroup(str(tmp_path / "nqs"), "nettest")
+    forker = subprocess.Popen(["sh", "-c", "read go; " + FORKER], stdin=subprocess.PIPE, text=True)
+    try:
+        group.enter(cgroup.JOBS, forker.pid)
+        forker.stdin.write("go\n")
+        forker.stdin.flush()
+        wait_until(lambda: len(group.members()) > 100, 20, "the loop to fork")
+        group.end(cgroup.JOBS)
+        assert group.wait_empty(10) == []
+        assert forker.wait(timeout=5) == -9
+    finally:
+        group.end(cgroup.JOBS)
+        group.wait_empty(10)
+        forker.wait()
+        group.remove()

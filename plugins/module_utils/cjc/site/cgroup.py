@@ -54,6 +54,7 @@ JOB_ENV = "QSUB_REQID"  # set in every job's environment (NQS), inherited by its
 CGROUP2, FREEZER, ENVIRONMENT = "cgroup2", "freezer", "environment"
 MAX_KEY = 200  # a cgroup name is one path component (NAME_MAX 255)
 POLL = 0.02
+KILL_FILE = "cgroup.kill"  # cgroup2, kernel 5.14 and later
 _FRESH_MOUNT = "/sys/fs/cgroup"
 _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 2, 4, 8
 
@@ -263,7 +264,7 @@ class SiteGroup:
                 _kill(pid)
 
     def _end_at_once(self, directory):
-        kill = os.path.join(directory, "cgroup.kill")
+        kill = os.path.join(directory, KILL_FILE)
         if self.kind == CGROUP2 and os.path.exists(kill):
             _write(kill, "1")
             return

@@ -66,7 +66,8 @@ ESCAPED = "30 23 0:26 / /mnt/cg\\040two rw,relatime - cgroup2 cgroup2 rw\n"
 
 
 def test_mounts_are_found_in_hybrid_and_pure_layouts_and_a_shifted_root_is_refused():
-    assert cgroup.find_mounts(HYBRID) == {cgroup.CGROUP2: "/sys/fs/cgroup/unified", cgroup.FREEZER: "/sys/fs/cgroup/freezer"}
+    assert cgroup.find_mounts(HYBRID) == {cgroup.CGROUP2: "/sys/fs/cgroup/unified",
+                                          cgroup.FREEZER: "/sys/fs/cgroup/freezer"}
     assert cgroup.find_mounts(PURE) == {cgroup.CGROUP2: "/sys/fs/cgroup"}
     assert cgroup.find_mounts(SHIFTED) == {}
     assert cgroup.find_mounts(ESCAPED) == {cgroup.CGROUP2: "/mnt/cg two"}
