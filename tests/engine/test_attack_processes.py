@@ -8,7 +8,7 @@ What must hold (docs/security.md, "Site processes and the ownership lock"):
   the lock file: a job cannot release, take or block the lock;
 * a stop ends every process of the site's control group -- also one that left the
   job's session with an empty environment, and one forking as fast as it can -- and
-  reports success only once they are gone;
+  reports success only once they are gone (one it cannot end: exit 1, naming it);
 * an orphan of an owner killed with all its daemons keeps a second owner out (on this
   node and on another node sharing the disk) until a stop has ended it;
 * a user process that calls itself nqsdaemon and carries ``CJC_SITE_SPOOL`` neither
@@ -28,7 +28,7 @@ import uuid
 import pytest
 
 from cjc.site import pidrecords
-from cjc.site.cgroup import JOBS, SiteGroup
+from cjc.site.cgroup import FREEZER, JOBS, SiteGroup, find_mounts
 from cjc.site.ownership import is_owned
 from cjc.site.processes import site_pids
 from cjc.site.registry import cluster_site
@@ -318,3 +318,36 @@ def _argv0(pid):
             return handle.read().split(b"\0")[0].decode()
     except OSError:
         return None
+
+
+@pytest.mark.slow
+def test_a_process_the_stop_cannot_end_makes_it_fail_naming_it_and_keeps_the_lock(rig):
+    """A job frozen in a cgroup v1 freezer group of the test's own (SIGKILL stays pending
+    until it thaws): the stop runs out of STOP_TIMEOUT, exits 1 naming the pid, and the
+    site's lock stays held until the process is really gone."""
+    with open("/proc/self/mountinfo") as handle:
+        point = find_mounts(handle.read()).get(FREEZER)
+    if not point:
+        pytest.skip("no cgroup v1 freezer mounted here")
+    with open(os.path.join(rig.db, "etc", "site.conf"), "w") as handle:
+        handle.write("STOP_TIMEOUT=30\nFORCEKILL_TIME=29\n")
+    rig.start()
+    rig.node1.qsub("touch %s/started\nsleep 600\n" % rig.scratch)
+    job = rig.job_pids()[0]
+    jail = os.path.join(point, "cjctest-" + uuid.uuid4().hex[:8])
+    os.mkdir(jail)
+    try:
+        with open(os.path.join(jail, "cgroup.procs"), "w") as handle:
+            handle.write(str(job))
+        with open(os.path.join(jail, "freezer.state"), "w") as handle:
+            handle.write("FROZEN")
+        stopped = rig.node1.cjcpw("-stop", SITE)
+        assert stopped.returncode == 1, stopped.stdout + stopped.stderr
+        assert "still running after STOP_TIMEOUT: %d" % job in stopped.stderr + stopped.stdout
+        assert alive(job) and is_owned(rig.site)
+    finally:
+        with open(os.path.join(jail, "freezer.state"), "w") as handle:
+            handle.write("THAWED")
+        wait_until(lambda: not alive(job), 10, "the thawed job to die of its pending SIGKILL")
+        os.rmdir(jail)
+    wait_until(lambda: not is_owned(rig.site), 10, "the keeper to let the lock go")

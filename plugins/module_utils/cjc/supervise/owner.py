@@ -285,6 +285,9 @@ def stop_site(site, log, out=print):
                   "the owner of %s (pid %d) to stop" % (site.name, record["pid"]))
         report = json.loads(read_text(os.path.join(site.run_dir, LAST_STOP)) or "null")
         report = StopReport(**report) if report else None
+        left = SiteGroup(site.spool).wait_empty(1)  # the owner's word, checked against the kernel's
+        if report is not None and left:
+            report = report._replace(leftovers=sorted(set(report.leftovers) | set(left)))
     else:
         if is_owned(site) and record and record.get("host") != pidrecords.this_host():
             raise SiteError("site %s runs on another node: owned by %s; stop it there"
