@@ -106,8 +106,10 @@ def parse_membership(text, kind):
     """The group path (no leading ``/``) of the ``kind`` hierarchy in a ``/proc/<pid>/cgroup``
     text, or None: cgroup2 is the line ``0::<path>``, v1 freezer ``<id>:...freezer...:<path>``."""
     for line in text.splitlines():
-        hierarchy, _, rest = line.partition(":")
-        controllers, _, path = rest.partition(":")
+        fields = line.split(":", 2)
+        if len(fields) != 3:
+            continue
+        hierarchy, controllers, path = fields
         if kind == CGROUP2 and hierarchy == "0" and controllers == "":
             return path.strip("/")
         if kind == FREEZER and "freezer" in controllers.split(","):
