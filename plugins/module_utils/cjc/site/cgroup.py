@@ -36,9 +36,7 @@ network namespace>`` (on a real node: the initial namespace, one key).
    set the variable to look like the site's. Only for unprivileged test daemons.
 """
 
-import ctypes
 import errno
-import hashlib
 import os
 import re
 import signal
@@ -81,6 +79,7 @@ def site_key(spool):
             out.append("\\x%02x" % byte)
     key = "".join(out) or "-"
     if len(key) > MAX_KEY:
+        import hashlib  # only here: it loads OpenSSL, which every daemon's start would pay
         key = key[:MAX_KEY - 17] + "-" + hashlib.sha256(path.encode()).hexdigest()[:16]
     return key
 
@@ -166,9 +165,18 @@ def _choose():
     if CGROUP2 not in mounts and FREEZER not in mounts and _mount_cgroup2():
         mounts[CGROUP2] = _FRESH_MOUNT
     for kind in (CGROUP2, FREEZER):
-        if kind in mounts and os.access(mounts[kind], os.W_OK):
+        if kind in mounts and _usable(mounts[kind]):
             return kind, mounts[kind]
     return ENVIRONMENT, None
+
+
+def _usable(mount):
+    """True when root can make groups there (a read-only or delegated tree is not usable)."""
+    try:
+        os.makedirs(os.path.join(mount, ROOT_GROUP), exist_ok=True)
+        return True
+    except OSError:
+        return False
 
 
 def _mount_cgroup2():
@@ -178,6 +186,7 @@ def _mount_cgroup2():
             return False
     except OSError:
         return False
+    import ctypes
     libc = ctypes.CDLL(None, use_errno=True)
     return libc.mount(b"cgroup2", _FRESH_MOUNT.encode(), b"cgroup2", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, None) == 0
 
