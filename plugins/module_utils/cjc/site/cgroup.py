@@ -39,6 +39,7 @@ network namespace>`` (on a real node: the initial namespace, one key).
 import errno
 import os
 import re
+import select
 import signal
 import time
 
@@ -309,6 +310,26 @@ class SiteGroup:
             if not left or time.monotonic() >= deadline:
                 return left
             time.sleep(POLL)
+
+    def wait_unpopulated(self):
+        """Block until no process is a member: on cgroup2 woken by the kernel's notice on
+        ``cgroup.events`` (checked each second besides), else by polling twice a second."""
+        if self.kind != CGROUP2:
+            while self.populated():
+                time.sleep(0.5)
+            return
+        try:
+            handle = open(os.path.join(self._dir(), "cgroup.events"), encoding="utf-8")
+        except FileNotFoundError:
+            return
+        with handle:
+            poller = select.poll()
+            poller.register(handle.fileno(), select.POLLPRI | select.POLLERR)
+            while True:
+                handle.seek(0)
+                if "populated 1" not in handle.read().splitlines():
+                    return
+                poller.poll(1000)
 
     def nodes(self):
         """The node keys that have a group of this site (the machine's view of lab nodes)."""

@@ -188,9 +188,7 @@ def keep_lock(fd, owner_alive_r, group):
                 pass
     while os.read(owner_alive_r, 64):
         pass
-    interval = 0.02 if group.tracked else 0.5
-    while group.populated():
-        time.sleep(interval)
+    group.wait_unpopulated()
     group.remove()
 
 
