@@ -26,6 +26,7 @@ import time
 from cjc.site import pidrecords as runstate
 from cjc.plan.install import install_engine
 from cjc.config.layout import Layout
+from cjc.site.cgroup import SiteGroup
 from cjc.site.processes import end_processes, site_processes
 from cjc.site.registry import local_site
 
@@ -250,6 +251,8 @@ class Node:
                 if stream:
                     stream.close()
         end_processes(site_processes(self.spool), grace=0)
+        for node in SiteGroup(self.spool).nodes():  # the site's empty control groups
+            SiteGroup(self.spool, node).remove()
 
     def run(self, documented, *args, user=None, env=None, stdin=None, timeout=30):
         """Run an installed command (as ``user``, a name, when given); CompletedProcess."""

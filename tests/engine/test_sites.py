@@ -11,6 +11,7 @@ import pytest
 from cjc.plan import install as install_mod
 from cjc.site import pidrecords as runstate
 from cjc.cli import cjcls
+from cjc.site.cgroup import SiteGroup
 from cjc.errors import NqsFatal
 from cjc.plan.install import install_engine
 from cjc.config.layout import Layout, layout_from
@@ -114,7 +115,10 @@ def test_cjcls_shows_the_guide_table(node_root, tmp_path):
     db_b = fake_site(node_root, tmp_path, "othersite.example.com", "10.192.18.11", 201)
     sleeper = subprocess.Popen(["sleep", "60"])
     cjcpw = subprocess.Popen(["sleep", "60"])
+    group = SiteGroup(os.path.join(db_a, "nqs"))  # a record counts only for a member of the site's group
     try:
+        for proc in (sleeper, cjcpw):
+            group.enter(pid=proc.pid)
         runstate.write_record(os.path.join(db_a, "nqs", "run", "nqsdaemon.pid"), sleeper.pid)
         runstate.write_record(os.path.join(db_a, "nqs", "run", "cjcpw.pid"), cjcpw.pid)
         result = subprocess.run([node_root.path(CJCLS)], env=dict(os.environ, CJC_ROOT=node_root.root),
@@ -124,6 +128,8 @@ def test_cjcls_shows_the_guide_table(node_root, tmp_path):
         cjcpw.kill()
         sleeper.wait()
         cjcpw.wait()
+        group.wait_empty(5)
+        group.remove()
     rule = "-" * 70
     assert result.returncode == 0
     assert result.stdout == "\n".join([

@@ -14,6 +14,7 @@ import sys
 
 from ..errors import UsageError
 from ..config.layout import layout_from
+from ..site.cgroup import SiteGroup
 from ..site.processes import SPOOL_ENV
 from ..site.registry import open_site
 
@@ -34,7 +35,8 @@ class DaemonArgs(argparse.ArgumentParser):
 
     def parse_site(self, argv=None):
         """Parse ``argv`` (default ``sys.argv[1:]``), open the site it names and mark this
-        process as the site's (:func:`ensure_marked`, which may re-exec it).
+        process as the site's (:func:`ensure_marked`, which may re-exec it); a daemon
+        started alone (not by cjcpw) enters the site's control group itself.
 
         Returns ``(args, layout, site)``; raises UsageError or the CjcError of ``open_site``.
         """
@@ -42,6 +44,9 @@ class DaemonArgs(argparse.ArgumentParser):
         layout = layout_from(args.root)
         site = open_site(layout, args.site)
         ensure_marked(site.spool)
+        group = SiteGroup(site.spool)
+        if group.tracked and not group.contains(os.getpid()):
+            group.enter()
         return args, layout, site
 
 
@@ -100,7 +105,7 @@ def ensure_marked(spool):
     """Re-exec this daemon with CJC_SITE_SPOOL set when it was started without it.
 
     The mark must be in the process's own environment block (what /proc shows and the
-    stop's forced phase searches), which assigning ``os.environ`` does not change.
+    fallback scan of site/cgroup.py searches), which assigning ``os.environ`` does not change.
     """
     if os.environ.get(SPOOL_ENV) == spool:
         return

@@ -5,8 +5,9 @@
 Start, in this order (the pid record is written only at the end, when it serves):
   1. take the node-local lock of the site (one nqsdaemon per site and node);
   2. open the site database (upgrading its schema once when older);
-  3. end job processes left by a previous incarnation (SIGKILLed daemon), so that
-     no job can ever run twice at once;
+  3. end job processes left by a previous incarnation (SIGKILLed daemon): every member
+     of the site's jobs control group, so that no job can ever run twice at once; then
+     enter that group, where every job is born (site/cgroup.py);
   4. apply the failover restart rules (:mod:`..restart`) to every job recorded RUNNING;
   5. bind the local request and wake sockets, start netdaemon (its child) and
      wait until it listens;
@@ -45,9 +46,10 @@ from ..net.credential import node_credentials
 from ..net.peers import remote_call
 from ..jobs.requests import Caller, poke, serve_request
 from ..net.client import WRITES
-from ..site.ownership import OWNER_FD_ENV
+from ..site.cgroup import JOBS, SiteGroup
+from ..site.ownership import open_lock_file
 from ..jobs.restart import recover
-from ..site.processes import end_processes, site_processes
+from ..site.processes import end_processes
 from ..jobs.store import BATCH, DELETED, EXITED, MIGRATED, PIPE, QUEUED, RUNNING, add_event, open_store
 from . import DaemonArgs, SignalReceiver, daemon_command, site_environment
 
@@ -58,18 +60,6 @@ SPAWN_THREADS = 4
 ROUTE_RETRY = 10
 LEFTOVER_GRACE = 1.0
 _PEERCRED = struct.Struct("3i")
-
-
-def owner_lock_fd():
-    """(fd,) of the ownership lock cjcpw handed over (see ownership.py), or () without one."""
-    text = os.environ.get(OWNER_FD_ENV, "")
-    if text.isdigit():
-        try:
-            os.fstat(int(text))
-            return (int(text),)
-        except OSError:
-            pass
-    return ()
 
 
 class DaemonExit(Exception):
@@ -98,7 +88,7 @@ class NqsDaemon:
         self.host = pidrecords.this_host()
         self.spawner = concurrent.futures.ThreadPoolExecutor(SPAWN_THREADS, thread_name_prefix="spawn")
         self.devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
-        self.keep_fds = owner_lock_fd()
+        self.group = SiteGroup(site.spool)
         self.route_retry = {}    # remote destination -> monotonic time of the next attempt
 
     # ------------------------------------------------------------ start
@@ -107,6 +97,7 @@ class NqsDaemon:
         self._lock()
         self.store = open_store(self.site.spool)
         self._end_leftover_jobs("left by a previous nqsdaemon")
+        self.group.enter(JOBS)
         recover(self.store, self.site.spool, self._migrate_remote, self.log)
         self._bind()
         self._install_signals()
@@ -118,7 +109,7 @@ class NqsDaemon:
 
     def _lock(self):
         os.makedirs(self.site.run_dir, exist_ok=True)
-        self.lock_fd = os.open(os.path.join(self.site.run_dir, "nqsdaemon.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+        self.lock_fd = open_lock_file(os.path.join(self.site.run_dir, "nqsdaemon.lock"))  # root's: no user blocks it
         try:
             fcntl.flock(self.lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -126,11 +117,16 @@ class NqsDaemon:
                            % (self.site.name, self.site.run_dir))
 
     def _end_leftover_jobs(self, why):
-        leftovers = site_processes(self.site.spool, jobs_only=True)
+        """End every member of the site's jobs group, then (at start) enter it: each job is
+        born inside, so a job cannot run on past a stop or twice after a restart."""
+        self.group.enter()  # out of the jobs group (at stop), or into the site's (started alone)
+        leftovers = self.group.members(JOBS)
         if leftovers:
-            self.log.warning("ending %d job process(es) %s: %s"
-                             % (len(leftovers), why, ", ".join(str(p.pid) for p in leftovers)))
-            end_processes(leftovers, grace=0)
+            self.log.warning("ending %d job process(es) %s: %s" % (len(leftovers), why, ", ".join(map(str, leftovers))))
+            self.group.end(JOBS)
+            left = self.group.wait_empty(5, JOBS)
+            if left:
+                self.log.error("job process(es) still alive: %s" % ", ".join(map(str, left)))
 
     def _migrate_remote(self, queue, row, db):
         """Re-submit an interrupted job at a remote migration destination; returns where it went."""
@@ -418,7 +414,7 @@ class NqsDaemon:
     def _spawn(self, job):
         """Start one job (in a spawner thread: the fork/exec latencies of a batch overlap)."""
         try:
-            return spawn_job(self.site, job, self.devnull, self.keep_fds)
+            return spawn_job(self.site, job, self.devnull)
         except JobStartError as err:
             return err
 
@@ -426,8 +422,6 @@ class NqsDaemon:
 
     def finish(self, status):
         """Stop netdaemon, end what the jobs left behind, remove the record."""
-        if status == 0:
-            self._end_leftover_jobs("left behind by jobs at site stop (§2.13)")
         if self.netdaemon is not None and self.netdaemon_status is None:
             try:
                 self.netdaemon.terminate()
@@ -437,6 +431,8 @@ class NqsDaemon:
                 self.netdaemon.wait()
             except ProcessLookupError:
                 pass
+        if status == 0:  # after netdaemon: it runs in the jobs group too
+            self._end_leftover_jobs("left behind by jobs at site stop (§2.13)")
         pidrecords.remove_record(self.record, os.getpid())
         self.spawner.shutdown()
         if self.store is not None:

@@ -5,7 +5,7 @@ A job runs (SPEC §2.10, §2.12):
     both nodes have identical UIDs), never as root unless root submitted it;
   * with a clean environment: the owner's HOME/USER/LOGNAME/SHELL, a fixed PATH,
     the variables given at submit, the NQS ``QSUB_*`` variables, and
-    ``CJC_SITE_SPOOL`` so every process it starts can be found at stop;
+    ``CJC_SITE_SPOOL`` (a mark only where no cgroup tracks the site, site/cgroup.py);
   * in the owner's home directory (``/`` when it has none);
   * as the leader of its own session and process group, so it ends as a unit.
 stdout/stderr go to files in ``<spool>/output/`` while it runs and into the site
@@ -52,13 +52,14 @@ def job_environment(site, job, user):
     return env
 
 
-def spawn_job(site, job, stdin=None, keep_fds=()):
+def spawn_job(site, job, stdin=None):
     """Start ``job`` (a jobs row); returns its Popen. Raises JobStartError.
 
     ``stdin``: an open file descriptor of /dev/null to share (saves an open per job).
-    ``keep_fds``: descriptors the job inherits: the site's ownership lock, so no other
-    node can take the site over while a job of this one still runs (SPEC §2.10).
-    Safe to call from several threads at once.
+    The job inherits no other descriptor of the daemon (``close_fds``): no lock, socket
+    or database of the site is within its reach. It is born in the daemon's control
+    group (site/cgroup.py), which it cannot leave: that is what keeps the site's lock
+    held while it runs. Safe to call from several threads at once.
     """
     try:
         user = pwd.getpwuid(job["uid"])
@@ -94,7 +95,7 @@ def spawn_job(site, job, stdin=None, keep_fds=()):
         return subprocess.Popen([job["shell"] or DEFAULT_SHELL, script],
                                 stdin=subprocess.DEVNULL if stdin is None else stdin,
                                 stdout=out, stderr=err, cwd=home, env=job_environment(site, job, user),
-                                start_new_session=True, close_fds=True, pass_fds=keep_fds, **credentials)
+                                start_new_session=True, close_fds=True, **credentials)
     except OSError as err_:
         raise JobStartError("cannot start the job: %s" % err_)
     finally:

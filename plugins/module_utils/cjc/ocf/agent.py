@@ -394,10 +394,10 @@ class SiteAgent:
     def processes_here(self):
         """pids of every process of the site (daemons, jobs, what jobs left) on this node.
 
-        A process of the site carries CJC_SITE_SPOOL (siteprocs); "on this node" is "in
-        this agent's mount namespace": on a real node that is every process the cluster
-        started, and on the lab's namespace nodes (no PID namespace) it keeps the other
-        node's processes out.
+        A process of the site is a member of its control group on this node
+        (site/processes.py); "on this node" is also "in this agent's mount namespace": on a
+        real node that is every process the cluster started, and on the lab's namespace
+        nodes (no PID namespace) it keeps the other node's processes out.
         """
         from ..site.processes import site_processes
         try:

@@ -1,74 +1,60 @@
-"""The processes of a site: every process started from it carries ``CJC_SITE_SPOOL``.
+"""The processes of a site on this node, as the kernel tracks them (:mod:`.cgroup`).
 
-Daemons and job processes of a site (and whatever the jobs start in the
-background) have ``CJC_SITE_SPOOL=<site spool>`` in their environment, so a stop
-can find them all, even those that left the job's session (SPEC §2.13: nothing
-started from the site may keep the shared disk busy).
+A process belongs to a site when it is a member of the site's control group on this
+node -- made by root, entered by ``cjcpw`` before it starts anything, inherited by
+every daemon, job and background child, and impossible for a job to leave. Neither
+the environment nor the process name counts: a user process that sets
+``CJC_SITE_SPOOL`` or calls itself nqsdaemon is not the site's, is not ended by its
+stop and does not make it look running. Where no cgroup is usable the weaker
+environment scan stands in (see :mod:`.cgroup`). A stop must end every one of them
+(guide §2.13: nothing started from the site may keep the shared disk busy).
 """
 
-import os
 import time
 
-SPOOL_ENV = "CJC_SITE_SPOOL"
-JOB_ENV = "QSUB_REQID"  # set in every job's environment (NQS), inherited by its children
+from .cgroup import JOB_ENV, JOBS, SPOOL_ENV, SiteGroup, machine_view
+
+__all__ = ("JOB_ENV", "SPOOL_ENV", "site_processes", "site_pids", "kill_site", "forget_site", "kill_processes",
+           "wait_gone", "end_processes")
 
 
-def _environ(process):
-    import psutil
-    try:
-        return process.environ()
-    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):
-        return None
+def site_pids(spool, jobs_only=False):
+    """Sorted pids of the site's live processes on this node (not this process).
+
+    ``jobs_only``: the jobs group -- every job and what it started (with nqsdaemon and
+    netdaemon while they run). From the machine's initial network namespace every
+    node's group of the site is seen (tests and tools looking at lab nodes).
+    """
+    sub = JOBS if jobs_only else None
+    group = SiteGroup(spool)
+    if not group.tracked or not machine_view():
+        return group.members(sub)
+    return sorted({pid for node in group.nodes() for pid in SiteGroup(spool, node).members(sub)})
 
 
-# Inode of the machine's initial network namespace: PROC_NET_INIT_INO of the kernel
-# (include/linux/proc_ns.h), used when PID 1's namespace cannot be read.
-_INIT_NET_INO = 0xEFFFFFF9
+def kill_site(spool):
+    """SIGKILL every process of the site's group on this node at once (the caller excepted);
+    returns the pids it had."""
+    group = SiteGroup(spool)
+    pids = group.members()
+    group.end()
+    return pids
 
 
-def _net_namespace(pid):
-    """Inode of the network namespace of ``pid`` ("self" for this process), or None."""
-    try:
-        return os.stat("/proc/%s/ns/net" % pid).st_ino
-    except OSError:
-        return None
+def forget_site(spool):
+    """Remove the site's emptied groups on this node (a populated one stays)."""
+    SiteGroup(spool).remove()
 
 
 def site_processes(spool, jobs_only=False):
-    """[psutil.Process] whose environment has ``CJC_SITE_SPOOL=<spool>`` (not this process),
-    in this process's network namespace.
-
-    A site serves on its node's addresses, so its daemons and jobs share the node's
-    network namespace; processes of the same spool path in another network namespace
-    are another node's (lab nodes on one machine share one process table, and every
-    node mounts the shared disk at the same path) and are never this node's to end.
-    From the machine's initial network namespace (PID 1's: a real node, or tests and
-    tools looking at lab nodes from the host) every namespace is seen.
-    ``jobs_only``: only job processes and their descendants (``QSUB_REQID`` set).
-    Zombies are left out: they hold nothing and cannot be killed.
-    """
+    """[psutil.Process] of :func:`site_pids` (gone ones left out)."""
     import psutil
     found = []
-    me = os.getpid()
-    here = _net_namespace("self")
-    if here is not None and here in (_net_namespace(1), _INIT_NET_INO):
-        here = None  # the machine's own view: every namespace
-    for process in psutil.process_iter():
-        if process.pid == me:
-            continue
-        if here is not None and _net_namespace(process.pid) != here:
-            continue
-        environ = _environ(process)
-        if not environ or environ.get(SPOOL_ENV) != spool:
-            continue
-        if jobs_only and JOB_ENV not in environ:
-            continue
+    for pid in site_pids(spool, jobs_only):
         try:
-            if process.status() == psutil.STATUS_ZOMBIE:
-                continue
+            found.append(psutil.Process(pid))
         except psutil.NoSuchProcess:
-            continue
-        found.append(process)
+            pass
     return found
 
 

@@ -3,21 +3,34 @@
 :func:`read_status` reads the site's pid records (never the site database), so it
 answers on a node where the site is down or its disk is not mounted, and costs no
 SQLite open. comagent adds the queues and running jobs to it for ``/status``.
+
+A record is root's and names a process by pid and start time; where the kernel tracks
+the site (:mod:`.cgroup`, for root) the process must also be a member of the site's
+group on this node. A process's name or environment never counts: a user process
+that calls itself nqsdaemon or sets ``CJC_SITE_SPOOL`` does not make the site look
+running.
 """
 
 import os
 
 from . import pidrecords
+from .cgroup import SiteGroup
 from .daemonset import SITE_DAEMONS
 from .ownership import OWNER_RECORD
 
 
-def daemon_states(site):
+def _of_site(group, pid):
+    """``pid`` when it is None or a process of the site here (see above), else None."""
+    return pid if pid is None or not group.tracked or group.contains(pid) else None
+
+
+def daemon_states(site, group=None):
     """{daemon name: {"pid": pid or None, "state": "running"|"stopped"}} on this node."""
+    group = group or SiteGroup(site.spool)
     states = {}
     for spec in SITE_DAEMONS:
         for record in spec.records:
-            pid = pidrecords.live_pid(site.record_path(record))
+            pid = _of_site(group, pidrecords.live_pid(site.record_path(record)))
             states[record[:-len(".pid")]] = {"pid": pid, "state": "running" if pid else "stopped"}
     return states
 
@@ -29,15 +42,16 @@ def read_status(site):
     column of ``cjcls``: ON), or None -- also while a detached owner (``cjcpw -c``,
     ``nqsstart``) runs the daemons.
     """
+    group = SiteGroup(site.spool)
     owner = pidrecords.read_record(os.path.join(site.run_dir, OWNER_RECORD))
     if owner is not None:
-        owner = dict(owner, alive=pidrecords.record_is_alive(owner))
+        owner = dict(owner, alive=pidrecords.record_is_alive(owner) and _of_site(group, owner["pid"]) is not None)
     return {
         "site": site.name,
         "machine_id": site.machine_id,
         "db_path": site.db_path,
         "host": pidrecords.this_host(),
         "owner": owner,
-        "cjcpw": site.cjcpw_pid(),
-        "daemons": daemon_states(site),
+        "cjcpw": _of_site(group, site.cjcpw_pid()),
+        "daemons": daemon_states(site, group),
     }

@@ -35,12 +35,12 @@ class SystemOs:
         self._children = {}
 
     # -- children --------------------------------------------------------------------
-    def spawn(self, argv, env, pass_fds=()):
+    def spawn(self, argv, env):
         """Start ``argv`` in a new session (its own process group), stdin on /dev/null,
-        SIGTERM to it when this process dies; returns its pid. Raises OSError when it
-        cannot be executed."""
+        no other inherited descriptor, SIGTERM to it when this process dies; returns its
+        pid. Raises OSError when it cannot be executed."""
         child = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, start_new_session=True,
-                                 pass_fds=tuple(pass_fds), preexec_fn=_die_with_parent)
+                                 preexec_fn=_die_with_parent)
         self._children[child.pid] = child
         return child.pid
 
@@ -86,12 +86,19 @@ class SystemOs:
         return pidrecords.live_pid(path) is not None
 
     def site_pids(self, spool):
-        """Pids of every process of the site (daemons, jobs, what jobs left behind)."""
-        return [process.pid for process in processes.site_processes(spool)]
+        """Pids of every process of the site here (daemons, jobs, what jobs left behind)."""
+        return processes.site_pids(spool)
 
     def signal_site(self, spool, sig):
-        """Send ``sig`` to every process of the site; returns the pids signalled."""
+        """Send ``sig`` to every process of the site here; returns the pids signalled.
+        SIGKILL ends the site's whole control group at once (no fork can outrun it)."""
+        if sig == signal.SIGKILL:
+            return processes.kill_site(spool)
         return [process.pid for process in processes.kill_processes(processes.site_processes(spool), sig)]
+
+    def site_stopped(self, spool):
+        """The site's processes here are all gone: remove its (empty) control group."""
+        processes.forget_site(spool)
 
     # -- signals to us ----------------------------------------------------------------
     def catch_signals(self, signums, handler):

@@ -32,7 +32,7 @@ from ..config.daemonconf import COMMON, load_daemon_conf
 from ..site.log import DaemonLog
 from ..errors import CjcError, SiteError
 from ..config.fileio import read_text, write_atomic
-from ..site.ownership import OWNER_RECORD, Ownership, describe_owner, is_owned
+from ..site.ownership import OWNER_RECORD, Ownership, describe_owner, is_owned, wait_released
 from ..config.siteconf import load_site_conf
 from ..site.registry import CJCPW_RECORD
 from ..site.daemonset import SITE_DAEMONS
@@ -101,8 +101,7 @@ class Owner:
             if self.monitored:
                 pidrecords.write_record(self.site.record_path(CJCPW_RECORD), os.getpid())
             self._install_signals()
-            self.supervisor = SiteSupervisor(self.layout, self.site, self.timings, self.log, self.ownership.fd,
-                                             self.oscalls)
+            self.supervisor = SiteSupervisor(self.layout, self.site, self.timings, self.log, self.oscalls)
             if self.maintenance:
                 self.log.info("maintenance=ON: cjcpw starts alone; use nqsstart/nqsstop for the daemons")
                 write_atomic(os.path.join(self.site.run_dir, WANTED), DOWN + "\n")
@@ -332,11 +331,29 @@ def stop_site(site, log, oscalls=SYSTEM):
         _wait_for(lambda: live_owner(site) is None, timings.total_stop_seconds + 15,
                   "the owner of %s (pid %d) to stop" % (site.name, record["pid"]), oscalls)
         report = json.loads(read_text(os.path.join(site.run_dir, LAST_STOP)) or "null")
-        return StopReport(**report) if report else None
-    if is_owned(site) and record and record.get("host") != pidrecords.this_host():
-        raise SiteError("site %s runs on another node: owned by %s; stop it there"
-                        % (site.name, describe_owner(record)))
-    daemons = recorded_daemon_pids(site)
-    if not daemons and not oscalls.site_pids(site.spool):
-        return None
-    return stop_site_processes(daemons, site, timings, log, "cjcpw -stop without a live owner", oscalls)
+        report = StopReport(**report) if report else None
+        left = _site_pids_after(site, 1.0, oscalls)  # the owner's word, checked against the kernel's
+        if report is not None and left:
+            report = report._replace(leftovers=sorted(set(report.leftovers) | set(left)))
+    else:
+        if is_owned(site) and record and record.get("host") != pidrecords.this_host():
+            raise SiteError("site %s runs on another node: owned by %s; stop it there"
+                            % (site.name, describe_owner(record)))
+        daemons = recorded_daemon_pids(site)
+        if not daemons and not oscalls.site_pids(site.spool):
+            return None
+        report = stop_site_processes(daemons, site, timings, log, "cjcpw -stop without a live owner", oscalls)
+    # the owner's keeper lets the lock go once the site's group here is empty: done means free
+    if report is not None and not report.leftovers and not wait_released(site, 5):
+        raise SiteError("site %s stopped, but its ownership lock is still held on this node" % site.name)
+    return report
+
+
+def _site_pids_after(site, seconds, oscalls):
+    """The site's pids here once they are gone or ``seconds`` have passed (what is left)."""
+    deadline = oscalls.monotonic() + seconds
+    while True:
+        left = oscalls.site_pids(site.spool)
+        if not left or oscalls.monotonic() >= deadline:
+            return left
+        oscalls.sleep(0.02)

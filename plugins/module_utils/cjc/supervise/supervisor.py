@@ -21,7 +21,6 @@ import os
 import signal
 
 from ..site.daemonset import SITE_DAEMONS, daemon_argv
-from ..site.ownership import OWNER_FD_ENV
 from ..site.processes import SPOOL_ENV
 from ..errors import CjcError
 from .oscalls import SYSTEM
@@ -76,13 +75,13 @@ class DaemonProcess:
                                                  " (%s)" % reason if reason else ""))
         self.state = new
 
-    def spawn(self, layout, lock_fd):
-        """Start the daemon (STOPPED -> STARTING). Raises OSError when it cannot be executed."""
+    def spawn(self, layout):
+        """Start the daemon (STOPPED -> STARTING). Raises OSError when it cannot be executed.
+
+        It inherits no descriptor of the ownership lock (the owner's keeper holds it) and is
+        born in the site's control group, which the owner entered (:mod:`..site.cgroup`)."""
         env = dict(os.environ, **{SPOOL_ENV: self.site.spool})
-        if lock_fd is not None:
-            env[OWNER_FD_ENV] = str(lock_fd)  # nqsdaemon hands it on to every job
-        self.pid = self.oscalls.spawn(daemon_argv(layout, self.spec, self.site), env,
-                                      (lock_fd,) if lock_fd is not None else ())
+        self.pid = self.oscalls.spawn(daemon_argv(layout, self.spec, self.site), env)
         self.status = None
         self.set_state(State.STARTING)  # STOPPED -> STARTING
 
@@ -116,9 +115,9 @@ class SiteSupervisor:
     next step is due (None: nothing is in progress).
     """
 
-    def __init__(self, layout, site, timings, log, lock_fd=None, oscalls=SYSTEM):
+    def __init__(self, layout, site, timings, log, oscalls=SYSTEM):
         self.layout, self.site, self.timings, self.log = layout, site, timings, log
-        self.lock_fd, self.oscalls = lock_fd, oscalls
+        self.oscalls = oscalls
         self.daemons = [DaemonProcess(spec, site, log, oscalls) for spec in SITE_DAEMONS]
         self.unreaped = set()  # pids of our children not yet reaped
         self.boot_deadline = self.stopping = self.pending = self.deadline = None
@@ -135,7 +134,7 @@ class SiteSupervisor:
         self.deadline = now
         for daemon in self.daemons:
             try:
-                daemon.spawn(self.layout, self.lock_fd)
+                daemon.spawn(self.layout)
             except OSError as err:
                 problem = "cannot start %s: %s" % (daemon.spec.name, err)
                 self.pending = self._fail_boot(now, "boot failed: " + problem,
@@ -248,8 +247,11 @@ class SiteStop:
     and wait for it, in order, until ``timings.orderly_seconds`` are used; then
     SIGTERM what jobs left behind. Forced phase (the rest of STOP_TIMEOUT, or all of
     FORCEKILL_TIME when it is not below STOP_TIMEOUT): SIGKILL every remaining process
-    of the site (a daemon's whole process group), in rounds, until none is left or the
-    time is up. ``step(now)`` returns the next deadline; ``report`` is set when done.
+    of the site -- a daemon's whole process group, and every member of the site's
+    control group on this node at once (:mod:`..site.cgroup`: a process forking meanwhile
+    cannot outrun it) -- in rounds, until none is left or the time is up. ``leftovers``
+    of the report are the pids still alive at the deadline. ``step(now)`` returns the
+    next deadline; ``report`` is set when done.
     """
 
     def __init__(self, oscalls, site, timings, log, reason, daemon_pids, now):
@@ -342,7 +344,7 @@ class SiteStop:
         return None
 
     def _wait_killed(self, now):
-        self.remaining = self._alive(self.remaining)
+        self.remaining = _merged(self._alive(self.remaining), self.oscalls.site_pids(self.site.spool))
         if self.remaining and now < self.wait_end:
             return min(self.wait_end, now + POLL)
         self._phase = self._kill_round
@@ -353,6 +355,10 @@ class SiteStop:
         if self.forced:
             self.log.warning("forced: SIGKILL to %d process(es) of site %s: %s"
                              % (len(self.forced), self.site.name, self.forced))
+        if self.remaining:
+            self.log.error("site %s: still alive after STOP_TIMEOUT: %s" % (self.site.name, self.remaining))
+        else:
+            self.oscalls.site_stopped(self.site.spool)
         self.log.info("site %s stopped in %.2f s" % (self.site.name, seconds))
         self.report = StopReport(self.reason, seconds, self.forced, self.remaining)
         return None

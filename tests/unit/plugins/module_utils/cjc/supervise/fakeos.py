@@ -70,7 +70,7 @@ class FakeOs:
         return self._next_pid
 
     # -- the seam ---------------------------------------------------------------------
-    def spawn(self, argv, env, pass_fds=()):
+    def spawn(self, argv, env):
         name = os.path.basename(argv[0])
         self.calls.append(("spawn", name))
         if name in self.cannot_spawn:
@@ -113,6 +113,10 @@ class FakeOs:
 
     def signal_site(self, spool, sig):
         return [pid for pid in self.site_pids(spool) if self.kill(pid, sig)]
+
+    def site_stopped(self, spool):
+        assert spool == self.site.spool
+        self.calls.append(("site_stopped",))
 
     def catch_signals(self, signums, handler):
         """Nothing is installed in the test process: ``deliver`` calls the handler."""
