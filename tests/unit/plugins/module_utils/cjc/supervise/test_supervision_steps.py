@@ -33,7 +33,7 @@ def log():
 
 
 def supervisor_on(fake, log, timings=TIMINGS):
-    return SiteSupervisor(Layout("/node"), SITE, timings, log, lock_fd=7, oscalls=fake)
+    return SiteSupervisor(Layout("/node"), SITE, timings, log, oscalls=fake)
 
 
 def step(supervisor, fake):
