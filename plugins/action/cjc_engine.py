@@ -4,7 +4,8 @@
 """Action plugin of cjc_engine: send the collection's engine package only when the node needs it.
 
 1. Ask the node (the module with ``fingerprint``): is the installed engine this
-   controller's package, with nothing to repair? Then that answer is the result.
+   controller's package? Then the module has already repaired (or, in check mode,
+   listed) whatever else differs from it, and its answer is the result.
 2. Otherwise pack the package (its ``.py`` files) into one archive, send it to the
    task's remote temporary directory and run the module with ``src`` = that archive.
 """
@@ -31,9 +32,9 @@ class ActionModule(ActionBase):
         args = dict(self._task.args)
         if args.get("src") or args.get("fingerprint"):  # a package already on the node: the module alone
             return self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars)
-        probe = self._execute_module(module_name=MODULE, module_args=dict(args, fingerprint=install.package_fingerprint()),
-                                     task_vars=task_vars)
-        if probe.get("failed") or probe.get("up_to_date"):
+        wanted = install.package_fingerprint()
+        probe = self._execute_module(module_name=MODULE, module_args=dict(args, fingerprint=wanted), task_vars=task_vars)
+        if probe.get("failed") or probe.get("fingerprint") == wanted:  # this package: the probe did (or planned) it all
             return probe
         local_dir = tempfile.mkdtemp(prefix="cjc-engine-")
         try:
