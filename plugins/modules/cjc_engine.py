@@ -85,8 +85,8 @@ paths:
   type: list
   elements: str
   sample: ["/usr/lib/nqs/cluster/cjcls", "/usr/lib/nqs/lib/cjc/cli/cjcls.py"]
-changes:
-  description: One typed record per path that changed (the drift records of the role's verify step).
+records:
+  description: One typed record per path that changed (the same shape from every cjc module; the role's drift report reads it).
   returned: success
   type: list
   elements: dict
@@ -113,6 +113,7 @@ import tempfile
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.cjc.cluster.plugins.module_utils._cjc_module import CjcError, fail_from, layout_of
 from ansible_collections.cjc.cluster.plugins.module_utils.cjc.plan import install
+from ansible_collections.cjc.cluster.plugins.module_utils.cjc.plan.changes import change
 
 
 def argument_spec():
@@ -133,7 +134,7 @@ def _install(module, layout, source):
     wanted = install.package_fingerprint(source)
     after = wanted if module.check_mode else install.installed_fingerprint(layout)
     module.exit_json(changed=bool(paths), up_to_date=before == wanted and not paths, fingerprint=after, paths=paths,
-                     changes=[dict(kind="engine_path", item=p, before="differs", after="as packaged") for p in paths],
+                     records=[change("engine_path", p, "differs", "as packaged") for p in paths],
                      diff=dict(before=dict(fingerprint=before, paths=[]), after=dict(fingerprint=after, paths=paths)))
 
 
@@ -152,7 +153,7 @@ def main():
             if installed is None and params["fingerprint"] is None:
                 module.fail_json(msg="no engine is installed under %s; give src (the engine package)" % layout.root)
             if installed is None or installed != (params["fingerprint"] or installed):
-                module.exit_json(changed=False, up_to_date=False, fingerprint=installed, paths=[], changes=[])
+                module.exit_json(changed=False, up_to_date=False, fingerprint=installed, paths=[], records=[])
             source = os.path.join(layout.engine_lib, "cjc")
         elif os.path.isdir(src):
             source = install.check_package(src)

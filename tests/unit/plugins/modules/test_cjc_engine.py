@@ -28,7 +28,7 @@ def test_check_mode_predicts_the_install_and_changes_nothing_then_idempotent(run
     assert real["changed"] is True and real["paths"] == checked["paths"]
     assert real["fingerprint"] == FINGERPRINT
     assert {"kind": "engine_path", "item": str(tmp_path / "usr/lib/nqs/cluster/cjcls"),
-            "before": "differs", "after": "as packaged"} in real["changes"]
+            "before": "differs", "after": "as packaged"} in real["records"]
     assert os.access(tmp_path / "usr/lib/nqs/cluster/cjcls", os.X_OK)
     again = run(cjc_engine, args(tmp_path, src=PACKAGE))
     assert again["changed"] is False and again["up_to_date"] is True and again["paths"] == []
