@@ -68,9 +68,7 @@ class ActionModule(ActionBase):
                           "%s; run cjc_userid_check with gather_only: true (same users and groups) on every node first"
                           % (", ".join(asked["users"]) or "-", ", ".join(asked["groups"]) or "-", ", ".join(absent)))
             return result
-        for report in reports.values():  # what only read_accounts keeps for this node
-            report.setdefault("uid_owners", {})
-            report.setdefault("gid_owners", {})
+        reports = {node: dict(report, uid_owners={}, gid_owners={}) for node, report in reports.items()}
         rows = userids.compare(reports, active)
         table = userids.format_table(rows, reports, active)
         result.update(active_node=active, mismatches=rows, table=table)
