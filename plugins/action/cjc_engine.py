@@ -24,7 +24,7 @@ MODULE = "cjc.cluster.cjc_engine"
 
 class ActionModule(ActionBase):
 
-    TRANSFERS_FILES = True
+    TRANSFERS_FILES = True  # the task gets a remote tmpdir, removed by ActionBase.cleanup after the task
 
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}
@@ -40,13 +40,11 @@ class ActionModule(ActionBase):
         try:
             archive = os.path.join(local_dir, "cjc.tgz")
             install.pack_package(archive)
-            self._make_tmp_path()
             remote = self._connection._shell.join_path(self._connection._shell.tmpdir, "cjc.tgz")
             self._transfer_file(archive, remote)
             self._fixup_perms2((self._connection._shell.tmpdir, remote))
             result.update(self._execute_module(module_name=MODULE, module_args=dict(args, src=remote),
                                                task_vars=task_vars))
         finally:
-            shutil.rmtree(local_dir, ignore_errors=True)
-            self._remove_tmp_path(self._connection._shell.tmpdir)
+            shutil.rmtree(local_dir, ignore_errors=True)  # the remote copy goes with the task's tmpdir (cleanup)
         return result

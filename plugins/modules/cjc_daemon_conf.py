@@ -124,7 +124,7 @@ records:
       description: The sort of change, V(conf_key) (a key of a file).
       type: str
     item:
-      description: The file and key, as C(<path>: <key>).
+      description: "The file and key, as C(<path>: <key>)."
       type: str
     before:
       description: Its value before; V(null) when it does not exist.

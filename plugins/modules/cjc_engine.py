@@ -43,7 +43,7 @@ options:
     description:
       - The engine package on the node, a directory (the C(cjc) package) or a C(tar.gz) of it.
       - Normally left unset, the action plugin sends the collection's own package.
-      - Unset when the module runs without the action plugin: the package already installed under I(root) is the
+      - Unset when the module runs without the action plugin, the package already installed under I(root) is the
         source (this repairs the commands and directories from it).
     type: path
   fingerprint:

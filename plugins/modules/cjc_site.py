@@ -146,7 +146,7 @@ records:
       description: The sort of change, V(site_link), V(site_db), V(conf_key), V(site_daemons) or V(site_cjcpw).
       type: str
     item:
-      description: The link path, the DB path, C(<path>: <key>), or the site (C(site <name>), C(local site)).
+      description: "The link path, the DB path, C(<path>: <key>), or the site (C(site <name>), C(local site))."
       type: str
     before:
       description: Its value before; V(null) when it does not exist.

@@ -13,7 +13,7 @@ description:
   - Jobs run under their owner's user ID, so after a failover every job user must have the same UID (and
     GID) on the standby as on the active node (step 4 of the build order).
   - Reads the users and groups on every node of the play and compares them with the I(active_node) on the
-    controller. The reports travel as facts (C(cjc_userid_accounts)), so no node waits for another: run it with
+    controller. The reports travel as facts (C(cjc_userid_accounts)), so no node waits for another. Run it with
     I(gather_only=true) on every node first, then without it (every run also refreshes this node's own report).
   - Without I(fix), fails on every node with a table (kind, name, node, uid, gid, problem) of the
     mismatches and of the missing users and groups, so the play stops before anything relies on them.
