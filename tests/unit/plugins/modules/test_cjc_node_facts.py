@@ -13,7 +13,9 @@ import pytest
 from ansible_collections.cjc.cluster.plugins.modules import cjc_node_facts, cjc_site
 from ansible_collections.cjc.cluster.plugins.module_utils.cjc.site import pidrecords
 
-SITE, ADDRESS, HEX = "localhost", "127.0.0.1", "7F000001"
+SITE = "localhost"
+ADDRESS = "127.0.0.1"
+HEX = "7F000001"
 
 
 @pytest.fixture
