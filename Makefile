@@ -117,7 +117,7 @@ bench-failover: venv apt-deps-pacemaker
 # machine, part of make cluster. test-full is kept as another name of test.
 .PHONY: molecule-pacemaker test-full
 molecule-pacemaker: venv apt-deps apt-deps-pacemaker collection-link
-	PATH=$(CURDIR)/$(VENV)/bin:$$PATH CJC_COLLECTIONS_PATH=$(CJC_COLLECTIONS) $(VENV)/bin/molecule test -s pacemaker
+	PATH=$(abspath $(VENV))/bin:$$PATH CJC_COLLECTIONS_PATH=$(CJC_COLLECTIONS) $(VENV)/bin/molecule test -s pacemaker
 test-full: test
 
 # The build order as users run it (issue 6, roles/cjc_cluster/README.md):
@@ -135,6 +135,6 @@ demo: venv apt-deps apt-deps-pacemaker collection-link
 role-tests: venv
 	$(PY) -m pytest -p no:cacheprovider tests/roles $(PYTEST_ARGS)
 molecule: venv apt-deps collection-link
-	PATH=$(CURDIR)/$(VENV)/bin:$$PATH CJC_COLLECTIONS_PATH=$(CJC_COLLECTIONS) $(VENV)/bin/molecule test
+	PATH=$(abspath $(VENV))/bin:$$PATH CJC_COLLECTIONS_PATH=$(CJC_COLLECTIONS) $(VENV)/bin/molecule test
 bench-build: venv apt-deps collection-link
 	$(PY) bench/build_time.py

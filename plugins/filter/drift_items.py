@@ -5,94 +5,49 @@
 
 Used by the role ``cjc.cluster.cjc_cluster`` (its verification step) and by
 ``playbooks/verify.yml``: run in check mode, every task that *would* change
-something is a drifted setting; this filter names each one (file and key, link,
-database, daemons, user IDs, cluster service) with what was found and what is
-wanted. Pure data in, data out: no Ansible import.
+something is a drifted setting. Every cjc module returns its planned changes as typed
+records ``{kind, item, before, after}`` (``records``); this filter reads only those, so
+it knows no module's action names. Pure data in, data out: no Ansible import.
 """
 
 from __future__ import annotations
 
 
 def _text(value):
+    """A record value for a person: null is "missing", dicts are ``key value`` pairs."""
     if value is None:
-        return "unset"
+        return "missing"
     if isinstance(value, bool):
         return "ON" if value else "OFF"
+    if isinstance(value, dict):
+        return ", ".join("%s %s" % (key.replace("_", " "), _text(val)) for key, val in sorted(value.items()))
     return str(value)
 
 
-def _conf_items(label, result):
-    path = result.get("path") or label
-    for change in result.get("changes") or []:
-        if isinstance(change, dict):
-            yield {"setting": "%s: %s" % (path, change.get("key")),
-                   "found": _text(change.get("before")), "wanted": _text(change.get("after"))}
-        else:
-            yield {"setting": label, "found": str(change), "wanted": "as on the active node"}
-
-
-def _site_items(label, result):
-    diff = result.get("diff") or {}
-    before, after = diff.get("before") or {}, diff.get("after") or {}
-    for action in result.get("actions") or []:
-        kind = action.get("action")
-        if kind == "register_link":
-            yield {"setting": "site link %s" % action.get("link"),
-                   "found": "-> %s" % action["previous"] if action.get("previous") else "missing",
-                   "wanted": "-> %s" % action.get("target")}
-        elif kind == "unregister_link":
-            yield {"setting": "site link %s" % action.get("link"), "found": "-> %s" % action.get("target"),
-                   "wanted": "missing"}
-        elif kind == "make_site":
-            yield {"setting": "site DB %s" % action.get("db_path"), "found": "missing",
-                   "wanted": "site %s, machine ID %s" % (action.get("name"), action.get("machine_id"))}
-        elif kind == "purge_db":
-            yield {"setting": "site DB %s" % action.get("db_path"), "found": "present", "wanted": "deleted"}
-        elif kind == "set_conf":
-            for key, value in sorted((action.get("settings") or {}).items()):
-                yield {"setting": "%s: %s" % (action.get("path"), key), "found": "other", "wanted": _text(value)}
-        elif kind == "run":
-            yield {"setting": "%s daemons" % label, "found": _text(before.get("daemons")),
-                   "wanted": _text(after.get("daemons"))}
-        else:
-            yield {"setting": label, "found": "differs", "wanted": str(action)}
-
-
-def _service_items(label, result):
-    for action in result.get("actions") or []:
-        yield {"setting": "%s %s (%s)" % (label, result.get("service_name") or "", result.get("product") or ""),
-               "found": "differs", "wanted": action.get("action") or "configured"}
+# How a record's item reads in a sentence, by kind (a kind not named reads as its item).
+SETTING_WORDS = {"site_link": "site link %s", "site_db": "site DB %s", "site_daemons": "daemons of %s",
+                 "site_cjcpw": "cjcpw of %s", "user_ids": "user %s", "group_id": "group %s",
+                 "engine_path": "engine file %s", "start_check": "start check record %s"}
 
 
 def drift_items(results, node=None):
-    """``results``: dict label -> registered result (skipped and unchanged ones are ignored).
+    """``results``: dict label -> registered result, or a list of ``[label, result]`` pairs.
 
-    Returns a list of dicts ``{node, item, setting, found, wanted, text}``, one per drifted
-    setting, in the order of ``results`` (a list of ``[label, result]`` pairs keeps its own
-    order); ``text`` starts with ``node:`` when ``node`` is given.
+    Returns a list of dicts ``{node, item, kind, setting, found, wanted, text}``, one per
+    record of every changed result, in the order of ``results``; ``text`` starts with
+    ``node:`` when ``node`` is given. Skipped and unchanged results give nothing; a
+    changed result without records gives one item for its label (found: differs).
     """
     pairs = results.items() if isinstance(results, dict) else results
     items = []
     for label, result in pairs:
         if not isinstance(result, dict) or result.get("skipped") or not result.get("changed"):
             continue
-        if "changes" in result and "path" in result:
-            found = list(_conf_items(label, result))
-        elif "changes" in result:  # cjc_userid_check
-            found = [{"setting": label, "found": c, "wanted": "IDs of the active node"}
-                     for c in result.get("changes") or []]
-        elif "site" in result and "actions" in result:
-            found = list(_site_items(label, result))
-        elif "product" in result:
-            found = list(_service_items(label, result))
-        else:
-            found = []
-        if not found:
-            found = [{"setting": label, "found": result.get("found", "differs"),
-                      "wanted": result.get("wanted", result.get("msg", "as configured"))}]
-        for item in found:
-            item["item"] = label
-            item["node"] = node
+        records = result.get("records") or [{"kind": "unknown", "item": label, "before": "differs",
+                                             "after": "as configured"}]
+        for record in records:
+            item = {"node": node, "item": label, "kind": record.get("kind"), "setting": SETTING_WORDS.get(record.get("kind"), "%s") % record.get("item"),
+                    "found": _text(record.get("before")), "wanted": _text(record.get("after"))}
             item["text"] = "%s%s: found %s, wanted %s" % ("%s: " % node if node else "", item["setting"],
                                                           item["found"], item["wanted"])
             items.append(item)

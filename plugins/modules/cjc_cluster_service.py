@@ -150,6 +150,25 @@ service_name:
   returned: success
   type: str
   sample: cjc-jobsite
+records:
+  description: One typed record per planned change (the same shape from every cjc module; the role's drift report reads it).
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    kind:
+      description: The sort of change, V(cluster_service).
+      type: str
+    item:
+      description: The product and the file, resource or service, as C(<product> <path or id>).
+      type: str
+    before:
+      description: Its value before; V(null) when it does not exist.
+      type: raw
+    after:
+      description: Its value after (predicted in check mode); V(null) when it will not exist.
+      type: raw
+  sample: [{"kind": "cluster_service", "item": "pacemaker cjc-site", "before": null, "after": "present"}]
 actions:
   description: What the run did (check mode, would do), with the commands as argv lists.
   returned: success
@@ -184,7 +203,7 @@ settings:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.cjc.cluster.plugins.module_utils._cjc_module import CjcError, fail_from, runner
-from ansible_collections.cjc.cluster.plugins.module_utils.cjc.plan import products
+from ansible_collections.cjc.cluster.plugins.module_utils.cjc.plan import changes, products
 
 
 def argument_spec():
@@ -216,7 +235,8 @@ def main():
     for warning in plan.warnings:
         module.warn(warning)
     module.exit_json(changed=plan.changed, product=request.product, service_name=request.service_name,
-                     actions=plan.actions, resources=plan.result.get("resources", {}),
+                     actions=plan.actions, records=changes.service_changes(request.product, request.service_name, plan.actions),
+                     resources=plan.result.get("resources", {}),
                      files=plan.result.get("files", []), commands=plan.result.get("commands", []),
                      settings=plan.result.get("settings", []), diff=dict(before=plan.before, after=plan.after))
 

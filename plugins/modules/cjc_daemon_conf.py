@@ -114,6 +114,25 @@ changes:
       description: Its value after.
       type: str
   sample: [{"key": "local_daemon", "before": null, "after": "SITE"}]
+records:
+  description: One typed record per planned change (the same shape from every cjc module; the role's drift report reads it).
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    kind:
+      description: The sort of change, V(conf_key) (a key of a file).
+      type: str
+    item:
+      description: "The file and key, as C(<path>: <key>)."
+      type: str
+    before:
+      description: Its value before; V(null) when it does not exist.
+      type: raw
+    after:
+      description: Its value after (predicted in check mode); V(null) when it will not exist.
+      type: raw
+  sample: [{"kind": "conf_key", "item": "/usr/lib/nqs/rc/daemon.conf: local_daemon", "before": null, "after": "SITE"}]
 settings:
   description: Every key=value pair of the file after the run (unknown keys included).
   returned: success
@@ -123,7 +142,7 @@ settings:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.cjc.cluster.plugins.module_utils._cjc_module import CjcError, fail_from, layout_of
-from ansible_collections.cjc.cluster.plugins.module_utils.cjc.plan import daemon_conf as conffiles
+from ansible_collections.cjc.cluster.plugins.module_utils.cjc.plan import changes, daemon_conf as conffiles
 
 
 def argument_spec():
@@ -151,6 +170,7 @@ def main():
     for warning in plan.warnings:
         module.warn(warning)
     module.exit_json(changed=plan.changed, path=plan.path, changes=plan.changes, settings=plan.settings,
+                     records=changes.conf_changes(plan.path, plan.changes),
                      diff=dict(before=plan.before, after=plan.after,
                                before_header=plan.path, after_header=plan.path))
 

@@ -136,6 +136,25 @@ link:
   returned: success
   type: str
   sample: /usr/spool/nqs/C0A80164
+records:
+  description: One typed record per planned change (the same shape from every cjc module; the role's drift report reads it).
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    kind:
+      description: The sort of change, V(site_link), V(site_db), V(conf_key), V(site_daemons) or V(site_cjcpw).
+      type: str
+    item:
+      description: "The link path, the DB path, C(<path>: <key>), or the site (C(site <name>), C(local site))."
+      type: str
+    before:
+      description: Its value before; V(null) when it does not exist.
+      type: raw
+    after:
+      description: Its value after (predicted in check mode); V(null) when it will not exist.
+      type: raw
+  sample: [{"kind": "site_link", "item": "/usr/spool/nqs/0AD50064", "before": null, "after": "/mnt/jobdb"}]
 actions:
   description: What the run did (check mode, what it would do); empty when nothing was to do.
   returned: success
@@ -220,7 +239,7 @@ site:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.cjc.cluster.plugins.module_utils._cjc_module import CjcError, fail_from, layout_of, runner
-from ansible_collections.cjc.cluster.plugins.module_utils.cjc.plan import site as sitestate
+from ansible_collections.cjc.cluster.plugins.module_utils.cjc.plan import changes, site as sitestate
 
 
 def argument_spec():
@@ -255,7 +274,8 @@ def main():
         fail_from(module, err)
     for warning in plan.warnings:
         module.warn(warning)
-    module.exit_json(changed=plan.changed, actions=plan.actions, messages=messages, site=facts,
+    module.exit_json(changed=plan.changed, actions=plan.actions, records=changes.site_changes(plan),
+                     messages=messages, site=facts,
                      name=facts["name"], machine_id=facts["machine_id"], db_path=facts["db_path"],
                      link=facts["link"], diff=dict(before=dict(plan.before), after=dict(plan.after)))
 

@@ -12,8 +12,9 @@ version_added: 0.1.0
 description:
   - Jobs run under their owner's user ID, so after a failover every job user must have the same UID (and
     GID) on the standby as on the active node (step 4 of the build order).
-  - In one task, reads the users and groups on every node of the play (an action plugin gathers the nodes'
-    reports on the controller) and compares them with the I(active_node).
+  - Reads the users and groups on every node of the play and compares them with the I(active_node) on the
+    controller. The reports travel as facts (C(cjc_userid_accounts)), so no node waits for another. Run it with
+    I(gather_only=true) on every node first, then without it (every run also refreshes this node's own report).
   - Without I(fix), fails on every node with a table (kind, name, node, uid, gid, problem) of the
     mismatches and of the missing users and groups, so the play stops before anything relies on them.
   - With I(fix=true), makes each standby node match the active node with C(groupmod -g) and
@@ -22,9 +23,8 @@ description:
     another account there, when the user has running processes there, or when a user or group is missing
     (create those with M(ansible.builtin.user) / M(ansible.builtin.group)).
   - In check mode the planned commands and ID changes are reported and nothing is changed.
-  - Every node of the play must run this task at the same time; the nodes wait for each other up to
-    I(wait_timeout) seconds (keep C(forks) at least the number of nodes, and do not use a C(serial) smaller
-    than the cluster).
+  - Any C(forks) and C(serial) work; the nodes compared are the hosts of the play batch, each with a report for
+    the same I(users) and I(groups).
 author:
   - cjc.cluster maintainers (@cjc-cluster)
 extends_documentation_fragment:
@@ -77,11 +77,16 @@ options:
         and changed with C(usermod --prefix <root>). C(/) uses the system's account databases.
     type: path
     default: /
+  gather_only:
+    description:
+      - Only read this node's IDs and keep them as the fact C(cjc_userid_accounts), the report the comparing runs
+        on the other nodes read. Nothing is compared or changed.
+    type: bool
+    default: false
   wait_timeout:
     description:
-      - Seconds a node waits for the other nodes' reports.
+      - Ignored. The nodes no longer wait for each other (see I(gather_only)).
     type: int
-    default: 60
 notes:
   - Users and groups are compared, never created or removed.
 seealso:
@@ -90,6 +95,12 @@ seealso:
 """
 
 EXAMPLES = r"""
+- name: Read the job users' IDs on every node
+  cjc.cluster.cjc_userid_check:
+    users: [jobuser1, jobuser2]
+    groups: [jobs]
+    gather_only: true
+
 - name: Check that job users have the same IDs on every node (step 4)
   cjc.cluster.cjc_userid_check:
     users: [jobuser1, jobuser2]
@@ -138,6 +149,33 @@ changes:
   type: list
   elements: str
   sample: ["user jobuser1: uid 1005 gid 1001 -> uid 1001 gid 1001"]
+records:
+  description: One typed record per planned ID change (the same shape from every cjc module; the role's drift report reads it).
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    kind:
+      description: The sort of change, V(user_ids) (before and after are C({uid, gid})) or V(group_id) (a gid).
+      type: str
+    item:
+      description: The user or group name.
+      type: str
+    before:
+      description: Its IDs before.
+      type: raw
+    after:
+      description: Its IDs after (predicted in check mode).
+      type: raw
+  sample: [{"kind": "user_ids", "item": "jobuser1", "before": {"uid": 1005, "gid": 1001}, "after": {"uid": 1001, "gid": 1001}}]
+ansible_facts:
+  description: This node's report, the one the comparing runs on the other nodes read.
+  returned: when run through the action plugin
+  type: dict
+  contains:
+    cjc_userid_accounts:
+      description: "users and groups as in RV(accounts), and asked: the users and groups it was read for."
+      type: dict
 reowned:
   description: Number of files re-owned (check mode, that would be re-owned).
   returned: success
@@ -159,7 +197,8 @@ def argument_spec():
         reference=dict(type="dict"),
         reown_paths=dict(type="list", elements="path"),
         root=dict(type="path", default="/"),
-        wait_timeout=dict(type="int", default=60),
+        gather_only=dict(type="bool", default=False),
+        wait_timeout=dict(type="int", removed_in_version="1.0.0", removed_from_collection="cjc.cluster"),
     )
 
 
@@ -178,12 +217,12 @@ def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     params = module.params
     root = params["root"]
-    result = dict(changed=False, commands=[], changes=[], reowned=0, mismatches=[], table="")
+    result = dict(changed=False, commands=[], changes=[], records=[], reowned=0, mismatches=[], table="")
     try:
         local = userids.read_accounts(params["users"], params["groups"], root)
         before = {"users": local["users"], "groups": local["groups"]}
         after = before
-        if params["reference"] is not None:
+        if params["reference"] is not None and not params["gather_only"]:
             reference = _reference(params["reference"])
             reports = {"reference": reference, "this node": local}
             rows = userids.compare(reports, "reference")
@@ -194,7 +233,8 @@ def main():
                 plan = userids.plan_fix(local, reference, root=root)
                 userids.check_no_processes(local, reference)
                 paths = params["reown_paths"] or ([root] if root != "/" else userids.local_filesystems())
-                result.update(changed=bool(plan["commands"]), commands=plan["commands"], changes=plan["changes"])
+                result.update(changed=bool(plan["commands"]), commands=plan["commands"], changes=plan["changes"],
+                              records=plan["records"])
                 if plan["commands"] and not module.check_mode:
                     result["reowned"] = userids.apply_fix(plan, module.run_command, paths)
                     local = userids.read_accounts(params["users"], params["groups"], root)

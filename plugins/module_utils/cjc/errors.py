@@ -46,3 +46,7 @@ class EngineMismatch(CjcError):
     """The installed engine package is not the one expected (``cjc-install --expect``)."""
 
     exit_status = 3
+
+
+class InstallError(CjcError):
+    """The engine package to install is missing or not a package of this engine."""

@@ -20,8 +20,8 @@ def _body(argv):
     parser.add_argument("--fingerprint", action="store_true",
                         help="print the fingerprint of this engine package and exit")
     parser.add_argument("--expect", metavar="FINGERPRINT",
-                        help="exit 3 unless this engine package has that fingerprint (the role's "
-                             "up-to-date probe runs the installed copy with --check --expect)")
+                        help="exit 3 unless this engine package has that fingerprint (run the installed "
+                             "copy with --check --expect to ask whether a node has a given engine)")
     args = parser.parse_args(argv)
     if args.fingerprint:
         print(package_fingerprint())

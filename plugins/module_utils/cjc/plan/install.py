@@ -10,10 +10,12 @@ import hashlib
 import os
 import shutil
 import subprocess
+import tarfile
 
 from ..ocf import agent
 from ..jobs import store
 from ..config.fileio import write_atomic
+from ..errors import InstallError
 from ..site.registry import SITEINFO, read_siteinfo, write_siteinfo
 
 PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the cjc package
@@ -107,6 +109,46 @@ def package_fingerprint(package=PACKAGE_DIR):
     return digest.hexdigest()
 
 
+def installed_fingerprint(layout):
+    """Fingerprint of the package installed under ``layout``, or None when there is none."""
+    package = os.path.join(layout.engine_lib, "cjc")
+    if not os.path.isfile(os.path.join(package, "__init__.py")):
+        return None
+    return package_fingerprint(package)
+
+
+def pack_package(archive, package=PACKAGE_DIR):
+    """Write the package's ``.py`` files (what an install copies) to the ``tar.gz`` ``archive``."""
+    with tarfile.open(archive, "w:gz") as tar:
+        for relative in _package_files(package):
+            tar.add(os.path.join(package, relative), arcname=relative, recursive=False)
+
+
+def unpack_package(archive, directory):
+    """Unpack a ``tar.gz`` of the package into ``directory``; returns the package directory.
+
+    The archive comes from the controller (the ``cjc_engine`` action plugin packs this
+    package); a member that is not a plain file or directory inside ``directory`` is refused
+    rather than trusted, so a damaged or foreign archive cannot write elsewhere.
+    """
+    with tarfile.open(archive, "r:gz") as tar:
+        members = tar.getmembers()
+        for member in members:
+            path = os.path.normpath(os.path.join(directory, member.name))
+            if not (member.isfile() or member.isdir()) or not (path + "/").startswith(directory.rstrip("/") + "/"):
+                raise InstallError("%s: member %r is not a file of the engine package" % (archive, member.name))
+        safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+        tar.extractall(directory, members=members, **safe)  # every member checked above
+    return check_package(directory)
+
+
+def check_package(directory):
+    """``directory`` if it holds an engine package (``__init__.py`` and ``plan/install.py``), else InstallError."""
+    if not all(os.path.isfile(os.path.join(directory, *p)) for p in (("__init__.py",), ("plan", "install.py"))):
+        raise InstallError("%s does not hold the cjc engine package" % directory)
+    return directory
+
+
 def _sync_package(source, target, changed, check=False):
     """Make ``target`` an exact copy of the package's ``.py`` files."""
     _ensure_dir(target, changed, check)
@@ -143,8 +185,8 @@ def _compile_package(python, package):
     subprocess.run([python, "-m", "compileall", "-q", package], check=True, stdout=subprocess.DEVNULL)
 
 
-def install_engine(layout, python, local_machine_id=None, check=False):
-    """Install onto ``layout``; returns the list of paths changed (empty: nothing to do).
+def install_engine(layout, python, local_machine_id=None, check=False, source=PACKAGE_DIR):
+    """Install the package at ``source`` onto ``layout``; returns the paths changed (empty: nothing to do).
 
     ``check=True`` changes nothing and returns the paths a real run would change.
     """
@@ -154,7 +196,7 @@ def install_engine(layout, python, local_machine_id=None, check=False):
     lib = layout.engine_lib
     package = os.path.join(lib, "cjc")
     synced_before = len(changed)
-    _sync_package(PACKAGE_DIR, package, changed, check)
+    _sync_package(source, package, changed, check)
     if not check and (len(changed) > synced_before or not os.path.isdir(os.path.join(package, "__pycache__"))):
         _compile_package(python, package)
     for documented, module in sorted(COMMANDS.items()):

@@ -137,7 +137,7 @@ def plan_site(layout, request):
         conf = daemon_conf.plan_conf(layout, daemon_conf.COMMON, {"maintenance": "ON"})
         if conf.changed:
             actions.append({"action": "set_conf", "path": conf.path, "settings": {"maintenance": "ON"},
-                            "before": conf.before, "after": conf.after})
+                            "before": conf.before, "after": conf.after, "changes": conf.changes})
         after["maintenance"] = "ON"
     elif request.state == ABSENT:
         _plan_absent(layout, request, site, actions, warnings, after)

@@ -22,6 +22,7 @@ import os
 import stat
 
 from ..errors import CommandError, CjcError
+from .changes import change
 
 
 class UserIdError(CjcError):
@@ -140,13 +141,13 @@ def plan_fix(local, reference, node="this node", root="/"):
     """Commands that make ``local`` (this node's report) match ``reference`` (the active's).
 
     Returns ``{"commands": [argv...], "reown": {"uids": {old: new}, "gids": {old: new}},
-    "changes": [text...]}``; raises UserIdError when the repair must be refused.
+    "changes": [text...], "records": [change record...]}``; raises UserIdError when the repair must be refused.
     Running processes are checked by :func:`check_no_processes` (it needs the OS).
     Under a lab root prefix the commands get ``--prefix <root>`` (they edit
     ``<root>/etc/passwd`` and ``<root>/etc/group``).
     """
     prefix = [] if root in (None, "/") else ["--prefix", root]
-    commands, uids, gids, changes, refusals = [], {}, {}, [], []
+    commands, uids, gids, changes, records, refusals = [], {}, {}, [], [], []
     for name, wanted in sorted(reference["groups"].items()):
         got = local["groups"].get(name)
         if wanted is None or got == wanted:
@@ -163,6 +164,7 @@ def plan_fix(local, reference, node="this node", root="/"):
         commands.append(["groupmod"] + prefix + ["-g", str(wanted), name])
         gids[got] = wanted
         changes.append("group %s: gid %d -> %d" % (name, got, wanted))
+        records.append(change("group_id", name, got, wanted))
     for name, wanted in sorted(reference["users"].items()):
         got = local["users"].get(name)
         if wanted is None or got == wanted:
@@ -198,9 +200,10 @@ def plan_fix(local, reference, node="this node", root="/"):
             commands.append(argv + [name])
         changes.append("user %s: uid %d gid %d -> uid %d gid %d"
                        % (name, got["uid"], got["gid"], wanted["uid"], wanted["gid"]))
+        records.append(change("user_ids", name, dict(got), dict(wanted)))
     if refusals:
         raise UserIdError("; ".join(refusals))
-    return {"commands": commands, "reown": {"uids": uids, "gids": gids}, "changes": changes}
+    return {"commands": commands, "reown": {"uids": uids, "gids": gids}, "changes": changes, "records": records}
 
 
 def predicted_accounts(local, reference):

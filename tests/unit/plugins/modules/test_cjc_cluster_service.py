@@ -27,9 +27,13 @@ def test_rendering_products_write_files_once_and_return_commands(run, tmp_path, 
     assert check["changed"] is True and os.listdir(str(tmp_path)) == []
     first = run(cjc_cluster_service, args)
     assert first["changed"] is True and sorted(first["files"]) == sorted(check["files"])
+    assert first["records"] == check["records"] and first["records"]
+    assert {(r["kind"], r["before"], r["after"]) for r in first["records"]} <= {
+        ("cluster_service", None, "present"), ("cluster_service", "other mode", "0755")}
+    assert {r["item"] for r in first["records"]} >= {"%s %s" % (product, path) for path in first["files"]}
     assert all(os.path.isfile(path) for path in first["files"]) and first["diff"]["after"]
     again = run(cjc_cluster_service, args)
-    assert again["changed"] is False and again["actions"] == []
+    assert again["changed"] is False and again["actions"] == [] and again["records"] == []
     assert set(again) >= {"files", "commands", "settings", "resources"}
 
 

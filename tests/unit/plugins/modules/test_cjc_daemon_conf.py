@@ -19,12 +19,13 @@ def test_sets_key_in_check_then_real_then_idempotent(run, node):
     assert checked["changed"] is True
     assert not os.path.exists(path)
     assert checked["diff"]["after"] == "local_daemon=SITE\n"
+    assert checked["records"] == [{"kind": "conf_key", "item": path + ": local_daemon", "before": None, "after": "SITE"}]
     real = run(cjc_daemon_conf, args)
-    assert real["changed"] is True and real["diff"] == checked["diff"]
+    assert real["changed"] is True and real["diff"] == checked["diff"] and real["records"] == checked["records"]
     assert read(path) == "local_daemon=SITE\n"
     assert run(cjc_daemon_conf, args, check_mode=True)["changed"] is False
     again = run(cjc_daemon_conf, args)
-    assert again["changed"] is False and again["settings"] == {"local_daemon": "SITE"}
+    assert again["changed"] is False and again["settings"] == {"local_daemon": "SITE"} and again["records"] == []
 
 
 def test_keeps_comments_order_and_unknown_keys(run, node):

@@ -42,9 +42,11 @@ def test_make_site_check_real_idempotent(run, node, db):
     checked = run(cjc_site, args, check_mode=True)
     assert checked["changed"] is True
     assert [a["action"] for a in checked["actions"]] == ["make_site"]
+    assert checked["records"] == [{"kind": "site_db", "item": db, "before": None,
+                                   "after": {"name": SITE, "machine_id": 200}}]
     assert not os.path.exists(db) and not os.path.lexists(link)
     real = run(cjc_site, args)
-    assert real["changed"] is True and real["actions"] == checked["actions"]
+    assert real["changed"] is True and real["actions"] == checked["actions"] and real["records"] == checked["records"]
     assert real["diff"] == checked["diff"]
     assert os.readlink(link) == db and os.path.isfile(os.path.join(db, "nqs", "siteinfo"))
     assert real["link"] == link and real["machine_id"] == 200 and real["db_path"] == db
@@ -65,7 +67,9 @@ def test_standby_registers_link_only_and_repairs_drift(run, node, standby, db):
     assert run(cjc_site, args)["changed"] and os.readlink(link) == db
     assert run(cjc_site, args)["changed"] is False
     os.unlink(link)  # drift: the standby's link is gone
-    assert run(cjc_site, args, check_mode=True)["changed"] is True
+    drifted = run(cjc_site, args, check_mode=True)
+    assert drifted["changed"] is True
+    assert drifted["records"] == [{"kind": "site_link", "item": link, "before": None, "after": db}]
     assert not os.path.lexists(link)
     assert run(cjc_site, args)["changed"] is True and os.readlink(link) == db
 
@@ -94,6 +98,7 @@ def test_absent_unregisters_then_purge_deletes_db(run, node, db):
     args = site_args(node, db, state="absent")
     checked = run(cjc_site, args, check_mode=True)
     assert checked["changed"] and os.path.lexists(link)
+    assert checked["records"] == [{"kind": "site_link", "item": link, "before": db, "after": None}]
     assert run(cjc_site, args)["changed"] and not os.path.lexists(link)
     assert os.path.isdir(os.path.join(db, "nqs"))
     assert run(cjc_site, args)["changed"] is False
@@ -109,6 +114,8 @@ def test_maintenance_sets_common_conf_and_keeps_site(run, node, db):
     args = site_args(node, db, state="maintenance")
     checked = run(cjc_site, args, check_mode=True)
     assert checked["changed"] and checked["diff"]["after"]["maintenance"] == "ON"
+    assert checked["records"] == [{"kind": "conf_key", "item": node.common_daemon_conf + ": maintenance",
+                                   "before": None, "after": "ON"}]
     assert not os.path.exists(node.common_daemon_conf)
     result = run(cjc_site, args)
     assert result["changed"] and result["site"]["maintenance"] is True
@@ -123,6 +130,7 @@ def test_started_runs_cjcpw_c_in_check_mode_plan(run, node, db):
     assert checked["changed"]
     assert checked["actions"] == [{"action": "run", "argv": [
         os.path.join(node.root, "usr/lib/nqs/cluster/cjcpw"), "-c", SITE, db]}]
+    assert checked["records"] == [{"kind": "site_daemons", "item": "site " + SITE, "before": "SHUT", "after": "running"}]
     assert run(cjc_site, site_args(node, db, state="stopped"), check_mode=True)["changed"] is False
 
 

@@ -58,6 +58,14 @@ def test_reads_accounts_without_reference(run, standby):
                                   "groups": {"jobg": 45005}}
 
 
+def test_gather_only_reads_and_never_compares_or_fixes(run, standby):
+    result = run(cjc_userid_check, dict(users=["jobu"], groups=["jobg"], root=standby, reference=REFERENCE,
+                                        fix=True, gather_only=True))
+    assert result["changed"] is False and result["commands"] == [] and result["records"] == []
+    assert result["accounts"]["users"]["jobu"] == {"uid": 45005, "gid": 45005}
+    assert os.stat(os.path.join(standby, "data", "result.txt")).st_uid == 45005
+
+
 def test_mismatch_fails_with_table(run, standby):
     result = run(cjc_userid_check, dict(users=["jobu"], groups=["jobg"], root=standby, reference=REFERENCE))
     assert result["failed"] is True
@@ -74,11 +82,15 @@ def test_fix_check_mode_then_real_then_idempotent(run, standby):
     assert checked["commands"] == [["groupmod", "--prefix", standby, "-g", "45001", "jobg"],
                                    ["usermod", "--prefix", standby, "-u", "45001", "jobu"]]
     assert checked["reowned"] == 3  # home, home/job.out, data/result.txt
+    assert checked["records"] == [
+        {"kind": "group_id", "item": "jobg", "before": 45005, "after": 45001},
+        {"kind": "user_ids", "item": "jobu", "before": {"uid": 45005, "gid": 45005}, "after": {"uid": 45001, "gid": 45001}}]
     assert checked["diff"]["after"]["users"]["jobu"] == {"uid": 45001, "gid": 45001}
     assert os.stat(os.path.join(standby, "data", "result.txt")).st_uid == 45005
     real = run(cjc_userid_check, args)
     assert real.get("changed") is True, real
     assert real["commands"] == checked["commands"]
+    assert real["records"] == checked["records"]
     assert real["accounts"]["users"]["jobu"] == {"uid": 45001, "gid": 45001}
     st = os.stat(os.path.join(standby, "data", "result.txt"))
     assert (st.st_uid, st.st_gid) == (45001, 45001)
