@@ -12,6 +12,7 @@ import pytest
 
 from ansible_collections.cjc.cluster.plugins.modules import cjc_node_facts, cjc_site
 from ansible_collections.cjc.cluster.plugins.module_utils.cjc.site import pidrecords
+from ansible_collections.cjc.cluster.plugins.module_utils.cjc.site.cgroup import SiteGroup
 
 SITE = "localhost"
 ADDRESS = "127.0.0.1"
@@ -55,7 +56,10 @@ def test_a_running_daemon_is_seen_through_its_pid_record(run, node, site):
     spool = os.path.join(site, "nqs", "run")
     os.makedirs(spool, exist_ok=True)
     sleeper = subprocess.Popen(["sleep", "60"])
+    group = SiteGroup(os.path.join(site, "nqs"))  # a record counts for a process of the site's group only
     try:
+        if group.tracked:
+            group.enter(pid=sleeper.pid)
         pidrecords.write_record(os.path.join(spool, "nqsdaemon.pid"), sleeper.pid)
         row = facts(run, node, site_name=SITE)["site"]
         assert row["running"] is True and row["daemon_pid"] == sleeper.pid
@@ -63,6 +67,7 @@ def test_a_running_daemon_is_seen_through_its_pid_record(run, node, site):
     finally:
         sleeper.kill()
         sleeper.wait()
+        group.remove()
     row = facts(run, node, site_name=SITE)["site"]  # a dead pid's record is not a running daemon
     assert row["running"] is False and row["daemons"] == {}
 
