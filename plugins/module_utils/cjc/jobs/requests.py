@@ -11,7 +11,6 @@ delay work to the daemon's next tick).
 """
 
 import collections
-import json
 import os
 import pwd
 import re
@@ -21,17 +20,13 @@ import time
 
 from ..site.log import endpoint
 from ..errors import CjcError
-from .store import (BATCH, DEFAULT_PIPE_QUEUE, DELETED, PIPE, QUEUED, RESTART_ATTRIBUTES, RESTART_FLAGS,
-                    RUNNING, add_event)
+from .jobstore import JobStore, NqsError, is_manager, require_manager
+from .store import BATCH, DEFAULT_PIPE_QUEUE, PIPE, QUEUED, RESTART_ATTRIBUTES, RESTART_FLAGS, ROUTING, RUNNING
 
 QMGR_OK = "NQS manager[TCML_COMPLETE ]:  Transaction complete at local host."
 MAX_SCRIPT = 200 * 1024
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-class NqsError(CjcError):
-    """A request the site refuses (no such queue, not allowed, ...)."""
 
 
 class Caller(collections.namedtuple("Caller", "uid name")):
@@ -61,19 +56,6 @@ def poke(spool):
         sock.close()
 
 
-def is_manager(db, caller):
-    """Root is always a manager; others when listed (``qmgr add managers NAME``)."""
-    if caller.uid == 0:
-        return True
-    return db.execute("SELECT 1 FROM managers WHERE name = ?", (caller.name,)).fetchone() is not None
-
-
-def _require_manager(db, caller):
-    if not is_manager(db, caller):
-        raise NqsError("NQS manager[TCML_INSUFFPRV]:  Insufficient privilege: %s is not an NQS manager"
-                       % caller.name)
-
-
 def _check_name(kind, name):
     if not isinstance(name, str) or not _NAME.match(name):
         raise NqsError("%s name %r is not valid (letters, digits, _ . -; at most 63)" % (kind, name))
@@ -90,11 +72,13 @@ def _queue(db, name):
 # ---------------------------------------------------------------- jobs
 
 def submit_job(store, caller, script, queue=None, name=None, restart="ENABLE", env=None,
-               shell=None, owner_uid=None, origin=None):
+               shell=None, owner_uid=None, origin=None, origin_key=None):
     """Submit a job; returns its request number. Durable when it returns.
 
     ``owner_uid`` (managers only, and netdaemon for mapped remote users) submits on
-    behalf of another user; otherwise the job belongs to the caller.
+    behalf of another user; otherwise the job belongs to the caller. ``origin_key``
+    (origin machine ID, request number there): a job routed from another site, kept
+    once (a re-send returns the job already made, see :meth:`JobStore.accept_routed`).
     """
     if isinstance(script, str):
         script = script.encode("utf-8")
@@ -115,24 +99,11 @@ def submit_job(store, caller, script, queue=None, name=None, restart="ENABLE", e
             raise NqsError("environment variable %r is not valid" % (key,))
     if shell is not None and not (isinstance(shell, str) and shell.startswith("/") and "\0" not in shell):
         raise NqsError("shell %r must be an absolute path" % (shell,))
-    now = time.time()
-    with store.transaction() as db:
-        owner = caller
-        if owner_uid is not None and owner_uid != caller.uid:
-            _require_manager(db, caller)
-            owner = Caller.of_uid(owner_uid)
-        row = _queue(db, queue)
-        if not row["enabled"]:
-            raise NqsError("queue %s is disabled: it accepts no requests" % queue)
-        cursor = db.execute(
-            "INSERT INTO jobs (name, queue, owner, uid, state, restart, script, shell, env, submitted, origin) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (name, queue, owner.name, owner.uid, QUEUED, restart, script, shell,
-             json.dumps(env, sort_keys=True), now, origin))
-        job_id = cursor.lastrowid
-        add_event(db, job_id, QUEUED, "submitted by %s to queue %s (restart %s)%s"
-                  % (owner.name, queue, restart, " from %s" % origin if origin else ""), now)
-    return job_id
+    owner = Caller.of_uid(owner_uid) if owner_uid is not None and owner_uid != caller.uid else caller
+    if origin_key is not None:
+        return JobStore(store).accept_routed(origin_key[0], origin_key[1], owner, queue, name, restart, script,
+                                             shell, env, origin)[0]
+    return JobStore(store).submit(caller, owner, queue, name, restart, script, shell, env, origin)
 
 
 def parse_request_id(text, site_name=None):
@@ -168,22 +139,7 @@ def delete_job(store, caller, job_id, sig=signal.SIGTERM):
     sig = int(sig)
     if sig not in (signal.SIGTERM, signal.SIGKILL, signal.SIGINT, signal.SIGHUP):
         raise NqsError("signal %d is not allowed for qdel (use 1, 2, 9 or 15)" % sig)
-    with store.transaction() as db:
-        row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        if row is None or row["state"] not in (QUEUED, RUNNING):
-            raise NqsError("request %d does not exist (or has already ended)" % job_id)
-        if row["uid"] != caller.uid and not is_manager(db, caller):
-            raise NqsError("request %d belongs to %s: only its owner or an NQS manager may delete it"
-                           % (job_id, row["owner"]))
-        reason = "deleted by %s" % caller.name
-        if row["state"] == QUEUED:
-            db.execute("UPDATE jobs SET state = ?, reason = ?, ended = ? WHERE id = ?",
-                       (DELETED, reason + " before it ran", time.time(), job_id))
-            add_event(db, job_id, DELETED, reason + " before it ran")
-            return "Request %d has been deleted." % job_id
-        db.execute("UPDATE jobs SET delete_reason = ?, kill_signal = ? WHERE id = ?", (reason, sig, job_id))
-        add_event(db, job_id, RUNNING, "%s: signal %d requested" % (reason, sig))
-        return "Request %d is running, and has been signalled." % job_id
+    return JobStore(store).request_delete(caller, job_id, sig)
 
 
 # ---------------------------------------------------------------- status
@@ -197,9 +153,10 @@ def queue_status(store):
     """[QueueStatus] of every queue, in creation order (guilb_def first)."""
     with store.snapshot() as db:
         counts = collections.Counter()
-        for row in db.execute("SELECT queue, state, count(*) AS n FROM jobs WHERE state IN (?, ?) "
-                              "GROUP BY queue, state", (QUEUED, RUNNING)):
-            counts[(row["queue"], row["state"])] = row["n"]
+        for row in db.execute("SELECT queue, state, count(*) AS n FROM jobs WHERE state IN (?, ?, ?) "
+                              "GROUP BY queue, state", (QUEUED, RUNNING, ROUTING)):
+            # a job being routed to another site is still queued here until that site took it
+            counts[(row["queue"], QUEUED if row["state"] == ROUTING else row["state"])] += row["n"]
         return [QueueStatus(q["name"], q["type"], q["priority"], q["run_limit"], bool(q["enabled"]),
                             bool(q["started"]), q["restart"], q["destination"], q["migration_dest"],
                             counts[(q["name"], RUNNING)], counts[(q["name"], QUEUED)])
@@ -211,12 +168,12 @@ JOB_COLUMNS = ("id", "name", "queue", "owner", "uid", "state", "restart", "submi
 
 
 def list_jobs(store, include_ended=False, job_ids=None):
-    """[dict] of jobs (queued and running; all with ``include_ended``), by request number."""
+    """[dict] of jobs (queued, running, routing; all with ``include_ended``), by request number."""
     query = "SELECT %s FROM jobs" % ", ".join(JOB_COLUMNS)
     where, args = [], []
     if not include_ended:
-        where.append("state IN (?, ?)")
-        args += [QUEUED, RUNNING]
+        where.append("state IN (?, ?, ?)")
+        args += [QUEUED, RUNNING, ROUTING]
     if job_ids:
         where.append("id IN (%s)" % ", ".join("?" * len(job_ids)))
         args += [int(i) for i in job_ids]
@@ -320,7 +277,7 @@ def qmgr(store, caller, line):
     if verb in ("help", "?"):
         return QMGR_HELP
     with store.transaction() as db:
-        _require_manager(db, caller)
+        require_manager(db, caller)
         _qmgr(db, verb, [w.lower() for w in words[1:2]] + words[2:], words)
     return QMGR_OK
 
@@ -345,8 +302,8 @@ def _qmgr(db, verb, args, words):
                     time.time()))
     elif verb == "delete" and noun == "queue" and len(rest) == 1:
         _queue(db, rest[0])
-        busy = db.execute("SELECT count(*) FROM jobs WHERE queue = ? AND state IN (?, ?)",
-                          (rest[0], QUEUED, RUNNING)).fetchone()[0]
+        busy = db.execute("SELECT count(*) FROM jobs WHERE queue = ? AND state IN (?, ?, ?)",
+                          (rest[0], QUEUED, RUNNING, ROUTING)).fetchone()[0]
         if busy:
             raise NqsError("queue %s still holds %d request(s): delete them first" % (rest[0], busy))
         db.execute("DELETE FROM queues WHERE name = ?", (rest[0],))

@@ -71,10 +71,17 @@ def handle_request(store, site, request, peer_address):
         # SPEC §2.10: a job never runs as root unless root submitted it
         raise Refused("user %s of machine ID %d is mapped to root: refused" % (request["user"], sender))
     if op == "submit":
+        # "origin_job" (the request number at the sender) makes it exactly-once: a re-send of
+        # (sender, origin_job) is answered with the job the first send made
+        origin_job = request.get("origin_job")
+        if origin_job is not None and (not isinstance(origin_job, int) or isinstance(origin_job, bool)
+                                       or origin_job < 1):
+            raise Refused("origin_job %r is not a request number" % (origin_job,))
         try:
             job_id = submit_job(store, caller, request.get("script", ""), request.get("queue"),
                                 request.get("name"), request.get("restart", "ENABLE"), request.get("env"),
-                                origin="machine %d user %s" % (sender, request["user"]))
+                                origin="machine %d user %s" % (sender, request["user"]),
+                                origin_key=None if origin_job is None else (sender, origin_job))
         except NqsError as err:
             raise Refused(str(err))
         return {"ok": True, "id": job_id, "site": site.name}
