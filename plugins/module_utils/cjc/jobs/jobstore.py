@@ -13,10 +13,12 @@ Network I/O never happens inside a transaction: routing to another site is
 
 import dataclasses
 import json
+import re
+import socket
 import time
 
 from ..errors import CjcError
-from .store import DELETED, EXITED, MIGRATED, PIPE, QUEUED, ROUTING, RUNNING, StoreError
+from .store import BATCH, DELETED, EXITED, MIGRATED, PIPE, QUEUED, RESTART_ATTRIBUTES, ROUTING, RUNNING, StoreError
 
 # Every allowed state change of a job, (from, to) -> what it is. _move refuses anything else,
 # and tests/unit/plugins/module_utils/cjc/jobs/test_transitions.py walks the whole table.
@@ -35,7 +37,7 @@ TRANSITIONS = {
     (ROUTING, QUEUED): "the other site was not reached or refused: waits (pipe) or re-queued (restart rules)",
     (ROUTING, DELETED): "deleted by the restart rules: the migration destination was not reached",
 }
-ACTIVE = (QUEUED, RUNNING, ROUTING)
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$")
 
 # Columns _move may set besides the state; names come from this module, never from input.
 _MOVE_COLUMNS = ("queue", "reason", "started", "ended", "exit_status", "pid", "host", "runs", "delete_reason",
@@ -173,6 +175,117 @@ def _move(db, job_id, allowed_from, to, event, at=None, **columns):
                (job_id, time.time() if at is None else at, to, event))
 
 
+def check_name(kind, name):
+    """``name`` when it is a valid queue/user/machine name, else NqsError."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise NqsError("%s name %r is not valid (letters, digits, _ . -; at most 63)" % (kind, name))
+    return name
+
+
+def _int_attr(key, value, low=0):
+    if not str(value).isdigit() or int(value) < low:
+        raise NqsError("%s=%s: use a whole number >= %d" % (key, value, low))
+    return int(value)
+
+
+def _destination(db, value, kind):
+    """A destination is a local queue name or ``queue@machine-name`` (a known machine)."""
+    queue, _, machine = str(value).partition("@")
+    check_name("queue", queue)
+    if machine and db.execute("SELECT 1 FROM machines WHERE name = ?", (machine,)).fetchone() is None:
+        raise NqsError("%s %s: machine %s is not known (qmgr add mid ...)" % (kind, value, machine))
+    return value
+
+
+def _attributes(db, words):
+    attrs = {}
+    for word in words:
+        key, eq, value = word.partition("=")
+        key = key.lower()
+        if not eq:
+            raise NqsError("expected key=value, got %r" % word)
+        if key == "priority":
+            attrs["priority"] = _int_attr(key, value)
+        elif key == "run_limit":
+            attrs["run_limit"] = _int_attr(key, value, 1)
+        elif key in ("restart", "restart_attribute"):
+            if value.upper() not in RESTART_ATTRIBUTES:
+                raise NqsError("restart attribute %s is not valid: use %s" % (value, ", ".join(RESTART_ATTRIBUTES)))
+            attrs["restart"] = value.upper()
+        elif key in ("destination", "migration", "migration_destination"):
+            column = "destination" if key == "destination" else "migration_dest"
+            attrs[column] = None if value.lower() == "none" else _destination(db, value, key)
+        else:
+            raise NqsError("unknown queue attribute %r (known: priority, run_limit, restart, destination, "
+                           "migration)" % key)
+    return attrs
+
+
+def _qmgr(db, verb, args, words):
+    """One qmgr command on queues, managers, machines or user maps (inside a transaction)."""
+    noun = args[0] if args else ""
+    rest = args[1:]
+    if verb == "create" and noun in ("batch_queue", "pipe_queue") and rest:
+        name = check_name("queue", rest[0])
+        if db.execute("SELECT 1 FROM queues WHERE name = ?", (name,)).fetchone():
+            raise NqsError("queue %s already exists" % name)
+        attrs = _attributes(db, rest[1:])
+        qtype = BATCH if noun == "batch_queue" else PIPE
+        if qtype == PIPE and not attrs.get("destination"):
+            raise NqsError("a pipe queue needs destination=QUEUE")
+        if qtype == BATCH and attrs.get("destination"):
+            raise NqsError("a batch queue has no destination (did you mean migration=?)")
+        db.execute("INSERT INTO queues (name, type, priority, run_limit, restart, destination, migration_dest, "
+                   "created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                   (name, qtype, attrs.get("priority", 10), attrs.get("run_limit", 1),
+                    attrs.get("restart", "RESTART"), attrs.get("destination"), attrs.get("migration_dest"),
+                    time.time()))
+    elif verb == "delete" and noun == "queue" and len(rest) == 1:
+        _get_queue(db, rest[0])
+        busy = db.execute("SELECT count(*) FROM jobs WHERE queue = ? AND state IN (?, ?, ?)",
+                          (rest[0], QUEUED, RUNNING, ROUTING)).fetchone()[0]
+        if busy:
+            raise NqsError("queue %s still holds %d request(s): delete them first" % (rest[0], busy))
+        db.execute("DELETE FROM queues WHERE name = ?", (rest[0],))
+    elif verb == "set" and noun == "queue" and len(rest) >= 2:
+        row = _get_queue(db, rest[0])
+        attrs = _attributes(db, rest[1:])
+        if "destination" in attrs and row.type != PIPE:
+            raise NqsError("queue %s is a batch queue: only pipe queues have a destination" % rest[0])
+        for column, value in sorted(attrs.items()):
+            # column comes from the fixed set produced by _attributes, never from input
+            db.execute("UPDATE queues SET %s = ? WHERE name = ?" % column, (value, rest[0]))
+    elif verb in ("enable", "disable", "start", "stop") and noun == "queue" and len(rest) == 1:
+        _get_queue(db, rest[0])
+        column = "enabled" if verb in ("enable", "disable") else "started"
+        db.execute("UPDATE queues SET %s = ? WHERE name = ?" % column,
+                   (1 if verb in ("enable", "start") else 0, rest[0]))
+    elif verb == "add" and noun == "managers" and len(rest) == 1:
+        db.execute("INSERT OR IGNORE INTO managers (name) VALUES (?)", (check_name("user", rest[0]),))
+    elif verb == "delete" and noun == "managers" and len(rest) == 1:
+        db.execute("DELETE FROM managers WHERE name = ?", (rest[0],))
+    elif verb == "add" and noun == "mid" and len(rest) in (3, 4):
+        mid = _int_attr("machine ID", rest[0], 1)
+        port = _int_attr("port", rest[3], 1) if len(rest) == 4 else 607
+        try:
+            socket.inet_aton(rest[2])
+        except OSError:
+            raise NqsError("address %r is not an IPv4 address" % rest[2])
+        db.execute("INSERT OR REPLACE INTO machines (machine_id, name, address, port) VALUES (?, ?, ?, ?)",
+                   (mid, check_name("machine", rest[1]), rest[2], port))
+    elif verb == "delete" and noun == "mid" and len(rest) == 1:
+        db.execute("DELETE FROM machines WHERE machine_id = ?", (_int_attr("machine ID", rest[0], 1),))
+    elif verb == "add" and noun == "map" and len(rest) == 3:
+        mid = _int_attr("machine ID", rest[0], 1)
+        db.execute("INSERT OR REPLACE INTO user_map (machine_id, remote_user, local_user) VALUES (?, ?, ?)",
+                   (mid, check_name("user", rest[1]), check_name("user", rest[2])))
+    elif verb == "delete" and noun == "map" and len(rest) == 2:
+        db.execute("DELETE FROM user_map WHERE machine_id = ? AND remote_user = ?",
+                   (_int_attr("machine ID", rest[0], 1), rest[1]))
+    else:
+        raise NqsError("cannot understand %r; try 'qmgr help'" % " ".join(words))
+
+
 def _insert_output(db, job, exit_status, ended, how, stdout, stderr):
     db.execute("INSERT OR REPLACE INTO outputs (job_id, run, stdout, stderr, exit_status, started, ended, how) "
                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -236,6 +349,15 @@ class JobStore:
                    (job_id, now, QUEUED, "submitted by %s to queue %s (restart %s)%s"
                     % (owner.name, queue, restart, " from %s" % origin if origin else "")))
         return job_id
+
+    # ------------------------------------------------------------ qmgr
+
+    def qmgr(self, caller, words):
+        """One qmgr command (its words, ``key=value`` joined) for ``caller``, an NQS manager, in
+        one transaction; NqsError (nothing changed) when refused."""
+        with self._store.transaction("qmgr") as db:
+            require_manager(db, caller)
+            _qmgr(db, words[0].lower(), [w.lower() for w in words[1:2]] + words[2:], words)
 
     # ------------------------------------------------------------ delete
 
