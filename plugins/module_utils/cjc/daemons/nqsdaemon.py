@@ -307,12 +307,28 @@ class NqsDaemon:
 
     def _route(self):
         """Pipe queues: hand their queued jobs to the destination (local queue or queue@machine)."""
+        answering = {}  # queue@machine -> whether its site answered a ping in this round
         for pipe, destination in sorted(self.jobs.route_local().items()):
             for job in self.jobs.routing_jobs(pipe):
-                if self.route_retry.get(job.routed_to or destination, 0) > time.monotonic():
+                target = job.routed_to or destination
+                if self.route_retry.get(target, 0) > time.monotonic():
                     break  # unreachable a moment ago: do not hold the loop up again yet
-                if not self._route_remote(job, destination):
+                if target not in answering:
+                    answering[target] = self._ping(target, job)
+                if not answering[target] or not self._route_remote(job, destination):
                     break
+
+    def _ping(self, target, job):
+        """Whether the site of ``target`` answers: a job is marked ROUTING only when it can be
+        sent, so one that waits for an unreachable site stays QUEUED all along."""
+        try:
+            remote_call(self.site, self.store, target.partition("@")[2], {"op": "ping"})
+        except CjcError as err:
+            self.log.warning("request %d waits in pipe queue %s (retry in %d s): %s"
+                             % (job.id, job.queue, ROUTE_RETRY, err))
+            self.route_retry[target] = time.monotonic() + ROUTE_RETRY
+            return False
+        return True
 
     def _route_remote(self, job, destination):
         """Send one job of a pipe queue to another site, exactly once; False when not taken.

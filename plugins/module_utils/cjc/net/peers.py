@@ -89,16 +89,13 @@ def handle_request(store, site, request, peer_address):
     return {"ok": True, "site": site.name, "jobs": jobs, "queues": [q._asdict() for q in queue_status(store)]}
 
 
-def remote_call(site, store, machine_name, request, timeout=5.0, db=None):
+def remote_call(site, store, machine_name, request, timeout=5.0):
     """Send ``request`` from ``site`` to the machine called ``machine_name``; the reply or Refused.
 
-    ``db``: the connection of a transaction already open (the lookup then reads inside it).
+    Never call it inside a write transaction: it waits on the network (up to ``timeout`` s).
     """
-    if db is not None:
-        target = machine(db, name=machine_name)
-    else:
-        with store.snapshot() as snap:
-            target = machine(snap, name=machine_name)
+    with store.snapshot() as snap:
+        target = machine(snap, name=machine_name)
     if target is None:
         raise Refused("machine %s is not known to site %s (qmgr add mid ...)" % (machine_name, site.name))
     source, _port = listen_address(site)
