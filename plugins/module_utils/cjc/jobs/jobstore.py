@@ -82,9 +82,12 @@ class Job:
 
     @classmethod
     def from_row(cls, row):
-        values = dict(row)
-        values["script"] = bytes(values["script"])
-        return cls(**{field.name: values.get(field.name) for field in dataclasses.fields(cls)})
+        """The Job of a row selected with :data:`_JOB_COLUMNS` (that order)."""
+        return cls(*row)
+
+
+_JOB_COLUMNS = ", ".join(field.name for field in dataclasses.fields(Job))
+_JOB_COLUMNS_OF_J = ", ".join("j." + field.name for field in dataclasses.fields(Job))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,25 +157,36 @@ def _move(db, job_id, allowed_from, to, event, at=None, **columns):
     event: its reason ``event`` (the tracker's message) at ``at`` (default now).
 
     Inside the caller's transaction. Raises JobMoveError when a move is not in TRANSITIONS
-    (a bug) or the job is not in ``allowed_from`` (nothing is changed then).
+    (a bug) or the job is not in ``allowed_from`` (the caller's transaction rolls back).
     """
+    _move_many(db, allowed_from, to, [(job_id, event, columns)], at)
+
+
+def _move_many(db, allowed_from, to, moves, at=None):
+    """:func:`_move` of many jobs at once, ``moves`` being [(job id, event, columns)] that all set
+    the same columns: one statement for the lot (the restart rules move thousands at a start)."""
     for state in allowed_from:
         if (state, to) not in TRANSITIONS:
-            raise JobMoveError("request %d: no move from %s to %s" % (job_id, state, to))
-    unknown = set(columns) - set(_MOVE_COLUMNS)
-    if unknown:
-        raise JobMoveError("request %d: column(s) %s cannot be set by a move" % (job_id, ", ".join(sorted(unknown))))
-    names = sorted(columns)
+            raise JobMoveError("request %d: no move from %s to %s" % (moves[0][0], state, to))
+    names = sorted(moves[0][2])
+    unknown = set(names) - set(_MOVE_COLUMNS)
+    if unknown or any(sorted(columns) != names for _id, _event, columns in moves):
+        raise JobMoveError("request %d: column(s) %s cannot be set by a move"
+                           % (moves[0][0], ", ".join(sorted(unknown) or names)))
     sets = "".join(", %s = ?" % name for name in names)
-    changed = db.execute("UPDATE jobs SET state = ?%s WHERE id = ? AND state IN (%s)"
-                         % (sets, ", ".join("?" * len(allowed_from))),
-                         [to] + [columns[name] for name in names] + [job_id] + list(allowed_from)).rowcount
-    if changed != 1:
-        row = db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        raise JobMoveError("request %d is %s, not %s: it cannot become %s"
-                           % (job_id, row[0] if row else "unknown", " or ".join(allowed_from), to))
-    db.execute("INSERT INTO events (job_id, at, state, message) VALUES (?, ?, ?, ?)",
-               (job_id, time.time() if at is None else at, to, event))
+    changed = db.executemany("UPDATE jobs SET state = ?%s WHERE id = ? AND state IN (%s)"
+                             % (sets, ", ".join("?" * len(allowed_from))),
+                             [[to] + [columns[name] for name in names] + [job_id] + list(allowed_from)
+                              for job_id, _event, columns in moves]).rowcount
+    if changed != len(moves):
+        for job_id, _event, _columns in moves:
+            row = db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None or row[0] != to or len(moves) == 1:
+                raise JobMoveError("request %d is %s, not %s: it cannot become %s"
+                                   % (job_id, row[0] if row else "unknown", " or ".join(allowed_from), to))
+    now = time.time() if at is None else at
+    db.executemany("INSERT INTO events (job_id, at, state, message) VALUES (?, ?, ?, ?)",
+                   [(job_id, now, to, event) for job_id, event, _columns in moves])
 
 
 def check_name(kind, name):
@@ -300,7 +314,7 @@ def _get_queue(db, name):
 
 
 def _get_job(db, job_id):
-    row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    row = db.execute("SELECT %s FROM jobs WHERE id = ?" % _JOB_COLUMNS, (job_id,)).fetchone()
     return None if row is None else Job.from_row(row)
 
 
@@ -402,7 +416,7 @@ class JobStore:
                 free = min(queue["run_limit"] - running.get(queue["name"], 0), limit - len(claimed))
                 if free <= 0:
                     continue
-                for row in db.execute("SELECT * FROM jobs WHERE queue = ? AND state = ? ORDER BY id LIMIT ?",
+                for row in db.execute("SELECT %s FROM jobs WHERE queue = ? AND state = ? ORDER BY id LIMIT ?" % _JOB_COLUMNS,
                                       (queue["name"], QUEUED, free)).fetchall():
                     job = dataclasses.replace(Job.from_row(row), state=RUNNING, runs=row["runs"] + 1, started=now,
                                               host=host, pid=None, ended=None, exit_status=None)
@@ -484,7 +498,7 @@ class JobStore:
         (they go to the place recorded), then the QUEUED ones, oldest first (a read)."""
         with self._store.snapshot() as db:
             return [Job.from_row(row) for row in db.execute(
-                "SELECT * FROM jobs WHERE queue = ? AND state IN (?, ?) ORDER BY state = ?, id",
+                "SELECT %s FROM jobs WHERE queue = ? AND state IN (?, ?) ORDER BY state = ?, id" % _JOB_COLUMNS,
                 (queue, ROUTING, QUEUED, QUEUED))]
 
     def route_out(self, job_id, destination, allowed_from=(QUEUED, ROUTING)):
@@ -537,28 +551,28 @@ class JobStore:
         now = time.time()
         with self._store.transaction("apply_recovery") as db:
             queues = {row["name"]: Queue.from_row(row) for row in db.execute("SELECT * FROM queues")}
-            jobs = [Job.from_row(row) for row in db.execute("SELECT * FROM jobs WHERE state = ? ORDER BY id",
+            jobs = [Job.from_row(row) for row in db.execute("SELECT %s FROM jobs WHERE state = ? ORDER BY id" % _JOB_COLUMNS,
                                                             (RUNNING,))]
-            stopped = set()
-            decisions = []
-            for job in jobs:
-                stdout, stderr = outputs(job)
-                _insert_output(db, job, None, now, "interrupted", stdout, stderr)
-                decision = decide(job, queues)
+            decisions = [decide(job, queues) for job in jobs]
+            db.executemany("INSERT OR REPLACE INTO outputs (job_id, run, stdout, stderr, exit_status, started, ended, "
+                           "how) VALUES (?, ?, ?, ?, NULL, ?, ?, 'interrupted')",
+                           [(job.id, job.runs) + outputs(job) + (job.started, now) for job in jobs])
+            moves = {}  # (to, routing?) -> [(job id, event, columns)]: one statement each
+            for decision in decisions:
                 columns = dict(queue=decision.queue, pid=None, delete_reason=None, kill_signal=None)
                 if decision.to == ROUTING:
                     columns["routed_to"] = decision.routed_to
                 else:
                     columns.update(reason=decision.reason, ended=None if decision.to == QUEUED else now)
-                _move(db, job.id, (RUNNING,), decision.to, decision.event, now, **columns)
-                if decision.stop_queue:
-                    stopped.add(decision.queue)
-                decisions.append(decision)
+                moves.setdefault(decision.to, []).append((decision.job_id, decision.event, columns))
+            for to, group in sorted(moves.items()):
+                _move_many(db, (RUNNING,), to, group, now)
+            stopped = {decision.queue for decision in decisions if decision.stop_queue}
             for name in sorted(stopped):
                 db.execute("UPDATE queues SET started = 0 WHERE name = ?", (name,))
             routing = [Job.from_row(row) for row in db.execute(
-                "SELECT j.* FROM jobs j JOIN queues q ON q.name = j.queue WHERE j.state = ? AND q.type = 'BATCH' "
-                "ORDER BY j.id", (ROUTING,))]
+                "SELECT %s FROM jobs j JOIN queues q ON q.name = j.queue WHERE j.state = ? AND q.type = 'BATCH' "
+                "ORDER BY j.id" % _JOB_COLUMNS_OF_J, (ROUTING,))]
         return decisions, routing
 
     def settle_recovery(self, outcomes):

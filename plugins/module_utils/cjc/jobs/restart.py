@@ -104,7 +104,7 @@ def recover(store, spool, migrate=None, log=None):
     except FileNotFoundError:
         present = set()
     jobs = JobStore(store)
-    decisions, routing = jobs.apply_recovery(_rule(migrate is not None), lambda job: read_output(spool, job.id))
+    decisions, routing = jobs.apply_recovery(_rule(migrate is not None), lambda job: _output(spool, present, job.id))
     final = {d.job_id: d for d in decisions}
     queues = jobs.queues() if routing else {}
     unreachable = {}
@@ -139,6 +139,13 @@ def recover(store, spool, migrate=None, log=None):
                  % (len(final), outcome.requeued, outcome.deleted, outcome.migrated,
                     "; queue(s) left STOPPED: %s" % ", ".join(outcome.stopped_queues) if stopped else ""))
     return outcome
+
+
+def _output(spool, present, job_id):
+    """The interrupted run's output: from its files when they are there (most are not)."""
+    if "%d.o" % job_id in present or "%d.e" % job_id in present:
+        return read_output(spool, job_id)
+    return b"", b""
 
 
 def _reachable(queues, destination, can_migrate_remote):
