@@ -162,3 +162,14 @@ def test_an_older_database_gets_the_routing_key_and_keeps_its_jobs(tmp_path):
         assert store.version() == SCHEMA_VERSION
         assert [j.name for j in JobStore(store).claim_for_dispatch("here", 1)] == ["old"]
         assert JobStore(store).accept_routed(5, 1, ME, "guibs_1", "n", "ENABLE", b"x", None, {}, "o")[1] is True
+
+
+def test_a_group_move_with_one_job_in_another_state_is_refused_whole(store):
+    ids = [new_job(store, RUNNING) for _ in range(3)]
+    with store.transaction() as db:
+        db.execute("UPDATE jobs SET state = ? WHERE id = ?", (EXITED, ids[1]))
+    before = [state_and_events(store, job_id) for job_id in ids]
+    with pytest.raises(JobMoveError, match="request %d is EXITED, not RUNNING: it cannot become QUEUED" % ids[1]):
+        with store.transaction() as db:
+            jobstore._move_many(db, (RUNNING,), QUEUED, [(job_id, "requeue", {"pid": None}) for job_id in ids])
+    assert [state_and_events(store, job_id) for job_id in ids] == before
