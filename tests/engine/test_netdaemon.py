@@ -149,6 +149,8 @@ def test_unreachable_remote_destination_keeps_jobs_waiting_without_holding_up_th
     assert a.wait_state(local, "EXITED", seconds=5)
     assert [a.job(job_id)["state"] for job_id in waiting] == ["QUEUED"] * 3
     assert a.queues()["to_x"].queued == 3
+    # nothing was sent, so nothing was ever ROUTING (only a site that answers gets a job sent)
+    assert not [e for job_id in waiting for e in a.tracker(job_id)["events"] if e["state"] != "QUEUED"]
 
 
 def test_remote_migration_destination_takes_interrupted_jobs(pair):

@@ -27,7 +27,7 @@ def spool(tmp_path):
 def test_new_database_has_the_default_queues_and_the_current_schema(spool):
     create_store(spool)
     with open_store(spool) as store:
-        assert store.version() == SCHEMA_VERSION == 3
+        assert store.version() == SCHEMA_VERSION == 4
         queues = [(q.name, q.type, q.priority, q.destination) for q in queue_status(store)]
         assert queues == [("guilb_def", "PIPE", 10, "guibs_1"), ("guibs_1", "BATCH", 10, None)]
         assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -59,7 +59,7 @@ def test_newer_database_is_refused_with_a_clear_message(spool):
     raw.execute("PRAGMA user_version=99")
     raw.commit()
     raw.close()
-    with pytest.raises(StoreError, match=r"schema version 99, newer than this engine knows \(%d\): install the newer" % SCHEMA_VERSION):
+    with pytest.raises(StoreError, match=r"schema version 99, newer than this engine knows \(\d+\): install the newer"):
         open_store(spool)
 
 

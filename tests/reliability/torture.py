@@ -35,6 +35,14 @@ A two-node lab (tests/lab) shares one disk; the cluster site lives on it. Each t
 Finished jobs that ran again because the site died after the job's last line but
 before its end was committed are re-runs *per the restart rules* (the site cannot
 know); they are counted (``rerun_after_finish``), not failures.
+
+``--route`` (:class:`RouteTorture`) tortures routing between two sites instead: site A
+(machine 100) hands jobs to site B (machine 200) and its nqsdaemon SIGKILLs itself
+after B took a job but before A committed that (the store's hook, armed for the
+``confirm_routed`` transaction of a pipe queue or the ``settle_recovery`` one of a
+migration at start). A starts again; each trial then checks: every job of A is
+MIGRATED naming its job at B (else *lost*), and B holds exactly one job for it (else
+*duplicate*).
 """
 
 import argparse
@@ -452,6 +460,158 @@ class Torture:
         return s
 
 
+class RouteTorture:
+    """Routing between two local sites, SIGKILLed between the other site's answer and the commit."""
+
+    MODES = ("confirm_routed", "settle_recovery")
+
+    def __init__(self, seed=None, out=print):
+        self.rng = random.Random(seed)
+        self.out = out
+        self.counts = collections.Counter()
+        self.modes = collections.Counter()
+        self.problems = []
+        self.fault = None
+        self.a = self.b = None
+
+    def setup(self):
+        from jobsite import Node, make_root
+        self.a = Node(make_root(100), address="127.0.0.1")
+        self.b = Node(make_root(200), address="127.0.0.2")
+        self.fault = os.path.join(self.a.layout.root, "fault")
+        self.a.env[FAULT_ENV] = self.fault
+        self.b.daemon = self.b.start()
+        self.a.daemon = self.a.start()
+        self.qmgr(self.b, "add mid 100 node_a 127.0.0.1 %d" % self.a.port, "add map 100 root root")
+        self.qmgr(self.a, "add mid 200 node_b 127.0.0.2 %d" % self.b.port,
+                  "create pipe_queue to_b destination=guibs_1@node_b",
+                  "create batch_queue q_mig run_limit=4 restart=MIGRATION_PURGE migration=guibs_1@node_b")
+
+    @staticmethod
+    def qmgr(node, *lines):
+        from cjc.jobs.requests import Caller, qmgr
+        from cjc.jobs.store import open_store
+        with open_store(node.spool) as store:
+            for line in lines:
+                qmgr(store, Caller(0, "root"), line)
+
+    @staticmethod
+    def submit(node, queue, names):
+        from cjc.jobs.requests import Caller, poke, submit_job
+        from cjc.jobs.store import open_store
+        # a job sleeps only in q_mig at A, so that it is RUNNING there when A dies; at B it ends at once
+        script = '[ "$QSUB_QUEUE" = q_mig ] && sleep 1000\ntrue\n'
+        with open_store(node.spool) as store:
+            ids = {submit_job(store, Caller(0, "root"), script, queue=queue, name=name): name for name in names}
+        poke(node.spool)
+        return ids
+
+    def arm(self, operation):
+        with open(self.fault, "w") as handle:
+            handle.write("nqsdaemon %s\n" % operation)
+
+    def wait_a_gone(self, seconds=15):
+        """Until A's nqsdaemon (fired by the hook, or killed) and its netdaemon are gone."""
+        try:
+            self.a.daemon.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            self.counts["fault_not_reached"] += 1
+            self.a.daemon.kill()
+            self.a.daemon.wait()
+        wait_until(lambda: self.a.record_pid("netdaemon") is None, 10, "A's netdaemon to exit", error=TortureError)
+        if os.path.exists(self.fault):
+            os.unlink(self.fault)
+
+    def trial(self, number, mode):
+        from jobsite import job_pgids
+        started = time.monotonic()
+        names = ["R%d_%d" % (number, k) for k in range(self.rng.randint(2, 5))]
+        if mode == "confirm_routed":
+            self.arm(mode)
+            ids = self.submit(self.a, "to_b", names)
+            self.wait_a_gone()
+        else:
+            ids = self.submit(self.a, "q_mig", names)
+            wait_until(lambda: all(self.a.job(i)["state"] == "RUNNING" and self.a.job(i)["pid"] for i in ids), 20,
+                       "the q_mig jobs to run", error=TortureError)
+            pgids = job_pgids(self.a, list(ids))
+            self.a.daemon.kill()
+            for pgid in pgids:
+                try:
+                    os.killpg(pgid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            self.wait_a_gone()
+            self.arm(mode)  # the start that migrates them dies after B took the first one
+            self.a.daemon = self.a.start_daemon("nqsdaemon", wait=False)
+            self.wait_a_gone()
+        self.a.daemon = self.a.start()
+        found = self.check(number, ids)
+        self.out("route trial %3d %-16s jobs %d  %s  %.1f s"
+                 % (number, mode, len(ids), found or "ok", time.monotonic() - started))
+
+    def check(self, number, ids, seconds=30):
+        found = collections.Counter()
+
+        def problem(kind, text):
+            found[kind] += 1
+            self.counts[kind] += 1
+            self.problems.append("route trial %d: %s: %s" % (number, kind, text))
+
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and any(self.a.job(i)["state"] != "MIGRATED" for i in ids):
+            time.sleep(0.05)
+        from cjc.jobs.store import open_store
+        with open_store(self.b.spool) as store, store.snapshot() as db:
+            at_b = collections.defaultdict(list)
+            for row in db.execute("SELECT id, name FROM jobs WHERE name IN (%s)" % ",".join("?" * len(ids)),
+                                  list(ids.values())):
+                at_b[row["name"]].append(row["id"])
+        for job_id, name in sorted(ids.items()):
+            job = self.a.job(job_id)
+            if len(at_b[name]) > 1:
+                problem("duplicate", "request %d (%s) is at B %d times: %s" % (job_id, name, len(at_b[name]),
+                                                                            at_b[name]))
+            if job["state"] != "MIGRATED" or not at_b[name]:
+                problem("lost", "request %d (%s) is %s at A, %d time(s) at B" % (job_id, name, job["state"],
+                                                                               len(at_b[name])))
+            elif not job["reason"].endswith("as request %d" % at_b[name][0]):
+                problem("lost", "request %d names another job at B: %s" % (job_id, job["reason"]))
+        self.counts["jobs"] += len(ids)
+        return " ".join("%s=%d" % kv for kv in sorted(found.items()))
+
+    def run(self, trials):
+        from jobsite import remove_root
+        self.setup()
+        try:
+            for number in range(trials):
+                mode = self.MODES[number % len(self.MODES)] if number < len(self.MODES) else self.rng.choice(self.MODES)
+                self.modes[mode] += 1
+                self.trial(number, mode)
+                self.counts["trials"] += 1
+        finally:
+            for node in (self.a, self.b):
+                if node is not None:
+                    node.cleanup()
+                    remove_root(node.layout)
+        return self.summary()
+
+    def summary(self):
+        return {k: self.counts[k] for k in ("trials", "jobs", "lost", "duplicate", "fault_not_reached")}
+
+    def report(self):
+        for line in self.problems:
+            self.out("  " + line)
+        self.out("modes: " + " ".join("%s=%d" % kv for kv in sorted(self.modes.items())))
+        self.out("ROUTE TORTURE trials=%(trials)d jobs=%(jobs)d lost=%(lost)d duplicate=%(duplicate)d "
+                 "fault-not-reached=%(fault_not_reached)d" % self.summary())
+        return self.summary()
+
+
+def route_failed(summary):
+    return any(summary[k] for k in ("lost", "duplicate", "fault_not_reached"))
+
+
 def shared_path():
     """The disk's path on the nodes: our own, so that no engine stop of another lab (same host, no
     PID namespace: processes are found by the spool path in their environment) touches ours."""
@@ -467,7 +627,16 @@ def main(argv=None):
     parser.add_argument("-n", "--trials", type=int, default=int(os.environ.get("N") or 10))
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--modes", default=",".join(MODES), help="comma-separated subset of %s" % ",".join(MODES))
+    parser.add_argument("--route", action="store_true", help="torture routing between two sites instead")
     args = parser.parse_args(argv)
+    if args.route:
+        route = RouteTorture(seed=args.seed, out=lambda text: print(text, flush=True))
+        try:
+            route.run(args.trials)
+        except TortureError as err:
+            route.problems.append("harness stopped: %s" % err)
+            route.counts["harness_errors"] += 1
+        return 1 if route_failed(route.report()) or route.counts["harness_errors"] else 0
     from lab import Lab, LabConfig
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     print("torture: %d trial(s), seed %d" % (args.trials, seed), flush=True)

@@ -41,7 +41,8 @@ from ..site import pidrecords
 from ..net import wire
 from ..site.log import DaemonLog, endpoint
 from ..errors import CjcError
-from ..jobs.spawn import JobStartError, describe_status, remove_run_files, spawn_job, store_output
+from ..jobs.jobstore import JobStore, RunEnd
+from ..jobs.spawn import JobStartError, describe_status, read_output, remove_run_files, spawn_job
 from ..net.credential import node_credentials
 from ..net.peers import remote_call
 from ..jobs.requests import Caller, poke, serve_request
@@ -50,7 +51,7 @@ from ..site.cgroup import JOBS, SiteGroup
 from ..site.ownership import open_lock_file
 from ..jobs.restart import recover
 from ..site.processes import end_processes
-from ..jobs.store import BATCH, DELETED, EXITED, MIGRATED, PIPE, QUEUED, RUNNING, add_event, open_store
+from ..jobs.store import open_store
 from . import DaemonArgs, SignalReceiver, daemon_command, site_environment
 
 NAME = "nqsdaemon"
@@ -75,6 +76,7 @@ class NqsDaemon:
         self.layout, self.site, self.site_spec, self.log = layout, site, site_spec, log
         self.credentials = node_credentials(layout)  # signs what this site sends to others
         self.store = None
+        self.jobs = None         # JobStore of self.store: every job and queue change goes through it
         self.children = {}       # pid -> (job id, Popen)
         self.signalled = set()   # job ids whose qdel signal was sent
         self.signals = None      # SignalReceiver: recorded signal numbers (handlers only append)
@@ -96,9 +98,10 @@ class NqsDaemon:
     def start(self):
         self._lock()
         self.store = open_store(self.site.spool)
+        self.jobs = JobStore(self.store)
         self._end_leftover_jobs("left by a previous nqsdaemon")
         self.group.enter(JOBS)
-        recover(self.store, self.site.spool, self._migrate_remote, self.log)
+        recover(self.store, self.site.spool, self._send_routed, self.log)
         self._bind()
         self._install_signals()
         # only now: a netdaemon left by a SIGKILLed predecessor may still hold the port for a moment
@@ -128,14 +131,19 @@ class NqsDaemon:
             if left:
                 self.log.error("job process(es) still alive: %s" % ", ".join(map(str, left)))
 
-    def _migrate_remote(self, queue, row, db):
-        """Re-submit an interrupted job at a remote migration destination; returns where it went."""
-        target_queue, _, machine_name = queue["migration_dest"].partition("@")
+    def _send_routed(self, job):
+        """Send a ROUTING job to its ``routed_to`` (``queue@machine``); its request number there.
+
+        Called with no transaction open. The job goes with its key (this site's machine ID,
+        which the peer knows as the sender, and its request number here): a re-send gets the
+        job the first send made (docs/job-engine.md "Routing to another site").
+        """
+        target_queue, _, machine_name = job.routed_to.partition("@")
         reply = remote_call(self.site, self.store, machine_name, {
-            "op": "submit", "queue": target_queue, "name": row["name"],
-            "script": bytes(row["script"]).decode("utf-8", "replace"), "restart": row["restart"],
-            "env": json.loads(row["env"])}, self.credentials, Caller(row["uid"], row["owner"]), db=db)
-        return "%s@%s as request %s" % (target_queue, machine_name, reply.get("id"))
+            "op": "submit", "queue": target_queue, "name": job.name,
+            "script": job.script.decode("utf-8", "replace"), "restart": job.restart,
+            "env": json.loads(job.env), "origin_job": job.id}, self.credentials, Caller(job.uid, job.owner))
+        return reply.get("id")
 
     def _bind(self):
         self.requests = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -274,27 +282,8 @@ class NqsDaemon:
             self._record_ends(ended)
 
     def _record_ends(self, ended):
-        now = time.time()
-        finished = []
-        with self.store.transaction() as db:
-            for job_id, status in ended:
-                job = db.execute("SELECT id, runs, started, delete_reason FROM jobs WHERE id = ?",
-                                 (job_id,)).fetchone()
-                code, words = describe_status(status)
-                if self.term_sent and not job["delete_reason"] and not (os.WIFEXITED(status) and code == 0):
-                    # Interrupted by the site stop: stays RUNNING for the restart rules of the next start;
-                    # its output stays in its files until then.
-                    db.execute("UPDATE jobs SET pid = NULL WHERE id = ?", (job_id,))
-                    add_event(db, job_id, RUNNING, "interrupted by the stop of site %s (%s)"
-                              % (self.site.name, words), now)
-                    continue
-                state = DELETED if job["delete_reason"] else EXITED
-                reason = job["delete_reason"] and "%s while running (%s)" % (job["delete_reason"], words)
-                store_output(db, self.site.spool, job, code, now, words)
-                db.execute("UPDATE jobs SET state = ?, ended = ?, exit_status = ?, pid = NULL, reason = ? "
-                           "WHERE id = ?", (state, now, code, reason, job_id))
-                add_event(db, job_id, state, reason or "ended: %s" % words, now)
-                finished.append(job_id)
+        ends = [RunEnd(job_id, *describe_status(status), during_stop=self.term_sent) for job_id, status in ended]
+        finished = self.jobs.record_ended(ends, lambda job_id: read_output(self.site.spool, job_id))
         remove_run_files(self.site.spool, finished)  # after the COMMIT: a crash before it loses nothing
 
     def _signal_jobs(self, sig):
@@ -305,111 +294,78 @@ class NqsDaemon:
                 pass
 
     def _signal_deletes(self):
-        with self.store.snapshot() as db:
-            rows = db.execute("SELECT id, pid, kill_signal FROM jobs WHERE state = ? AND kill_signal IS NOT NULL",
-                              (RUNNING,)).fetchall()
-        for row in rows:
-            if row["id"] in self.signalled or row["pid"] not in self.children:
+        for job_id, pid, sig in self.jobs.signals_to_send():
+            if job_id in self.signalled or pid not in self.children:
                 continue
-            self.signalled.add(row["id"])
+            self.signalled.add(job_id)
             try:
-                os.killpg(row["pid"], row["kill_signal"])
+                os.killpg(pid, sig)
             except ProcessLookupError:
                 pass
 
     def _route(self):
         """Pipe queues: hand their queued jobs to the destination (local queue or queue@machine)."""
-        now = time.time()
-        remote = []
-        with self.store.transaction() as db:
-            pipes = db.execute("SELECT q.name, q.destination, d.enabled AS dest_enabled FROM queues q "
-                               "LEFT JOIN queues d ON d.name = q.destination "
-                               "WHERE q.type = ? AND q.started = 1 AND EXISTS "
-                               "(SELECT 1 FROM jobs j WHERE j.queue = q.name AND j.state = ?)",
-                               (PIPE, QUEUED)).fetchall()
-            for pipe in pipes:
-                if "@" in (pipe["destination"] or ""):
-                    if self.route_retry.get(pipe["destination"], 0) > time.monotonic():
-                        continue  # unreachable a moment ago: do not hold the loop up again yet
-                    remote += db.execute("SELECT * FROM jobs WHERE queue = ? AND state = ? ORDER BY id",
-                                         (pipe["name"], QUEUED)).fetchall()
-                    continue
-                if not pipe["dest_enabled"]:
-                    continue  # destination missing or disabled: the jobs wait in the pipe queue
-                db.execute("INSERT INTO events (job_id, at, state, message) SELECT id, ?, ?, ? FROM jobs "
-                           "WHERE queue = ? AND state = ?",
-                           (now, QUEUED, "routed from pipe queue %s to %s" % (pipe["name"], pipe["destination"]),
-                            pipe["name"], QUEUED))
-                db.execute("UPDATE jobs SET queue = ? WHERE queue = ? AND state = ?",
-                           (pipe["destination"], pipe["name"], QUEUED))
-        for job in remote:
-            if not self._route_remote(job):
-                break
+        answering = {}  # queue@machine -> whether its site answered a ping in this round
+        for pipe, destination in sorted(self.jobs.route_local().items()):
+            for job in self.jobs.routing_jobs(pipe):
+                target = job.routed_to or destination
+                if self.route_retry.get(target, 0) > time.monotonic():
+                    break  # unreachable a moment ago: do not hold the loop up again yet
+                if target not in answering:
+                    answering[target] = self._ping(target, job)
+                if not answering[target] or not self._route_remote(job, destination):
+                    break
 
-    def _route_remote(self, job):
-        """Send one job of a pipe queue to its remote destination; False when unreachable."""
-        with self.store.snapshot() as db:
-            destination = db.execute("SELECT destination FROM queues WHERE name = ?", (job["queue"],)).fetchone()[0]
-        queue, _, machine_name = destination.partition("@")
+    def _ping(self, target, job):
+        """Whether the site of ``target`` answers: a job is marked ROUTING only when it can be
+        sent, so one that waits for an unreachable site stays QUEUED all along."""
         try:
-            reply = remote_call(self.site, self.store, machine_name, {
-                "op": "submit", "queue": queue, "name": job["name"],
-                "script": bytes(job["script"]).decode("utf-8", "replace"), "restart": job["restart"],
-                "env": json.loads(job["env"])}, self.credentials, Caller(job["uid"], job["owner"]))
+            remote_call(self.site, self.store, target.partition("@")[2], {"op": "ping"}, self.credentials,
+                        Caller(job.uid, job.owner))
         except CjcError as err:
             self.log.warning("request %d waits in pipe queue %s (retry in %d s): %s"
-                             % (job["id"], job["queue"], ROUTE_RETRY, err))
-            self.route_retry[destination] = time.monotonic() + ROUTE_RETRY
+                             % (job.id, job.queue, ROUTE_RETRY, err))
+            self.route_retry[target] = time.monotonic() + ROUTE_RETRY
             return False
-        where = "%s as request %s" % (destination, reply.get("id"))
-        with self.store.transaction() as db:
-            db.execute("UPDATE jobs SET state = ?, reason = ?, ended = ? WHERE id = ? AND state = ?",
-                       (MIGRATED, "routed to " + where, time.time(), job["id"], QUEUED))
-            add_event(db, job["id"], MIGRATED, "routed from pipe queue %s to %s" % (job["queue"], where))
+        return True
+
+    def _route_remote(self, job, destination):
+        """Send one job of a pipe queue to another site, exactly once; False when not taken.
+
+        ROUTING is committed before the call and MIGRATED after it; a crash between the two
+        leaves it ROUTING and the next round sends it again, to the same place, getting back
+        the job the first send made.
+        """
+        job = self.jobs.route_out(job.id, destination)
+        try:
+            remote_id = self._send_routed(job)
+        except CjcError as err:
+            self.log.warning("request %d waits in pipe queue %s (retry in %d s): %s"
+                             % (job.id, job.queue, ROUTE_RETRY, err))
+            self.route_retry[job.routed_to] = time.monotonic() + ROUTE_RETRY
+            self.jobs.release_route(job.id, str(err))
+            return False
+        where = "%s as request %s" % (job.routed_to, remote_id)
+        self.jobs.confirm_routed(job.id, "routed to " + where, "routed from pipe queue %s to %s" % (job.queue, where))
         return True
 
     def _dispatch(self):
-        now = time.time()
-        with self.store.transaction() as db:
-            running = dict(db.execute("SELECT queue, count(*) FROM jobs WHERE state = ? GROUP BY queue",
-                                      (RUNNING,)).fetchall())
-            picked = []
-            for queue in db.execute("SELECT name, run_limit FROM queues WHERE type = ? AND started = 1 "
-                                    "ORDER BY priority DESC, name", (BATCH,)).fetchall():
-                free = min(queue["run_limit"] - running.get(queue["name"], 0), DISPATCH_BATCH - len(picked))
-                if free <= 0:
-                    continue
-                ids = [row[0] for row in db.execute(
-                    "SELECT id FROM jobs WHERE queue = ? AND state = ? ORDER BY id LIMIT ?",
-                    (queue["name"], QUEUED, free))]
-                for job_id in ids:
-                    db.execute("UPDATE jobs SET state = ?, runs = runs + 1, started = ?, host = ?, pid = NULL, "
-                               "ended = NULL, exit_status = NULL WHERE id = ? AND state = ?",
-                               (RUNNING, now, self.host, job_id, QUEUED))
-                picked += ids
-            if not picked:
-                return
-            jobs = db.execute("SELECT * FROM jobs WHERE id IN (%s)" % ",".join("?" * len(picked)),
-                              picked).fetchall()
+        claimed = self.jobs.claim_for_dispatch(self.host, DISPATCH_BATCH)
+        if not claimed:
+            return
         started, failed = [], []
-        for job, popen in zip(jobs, self.spawner.map(self._spawn, jobs)):
+        for job, popen in zip(claimed, self.spawner.map(self._spawn, claimed)):
             if isinstance(popen, JobStartError):
-                failed.append((job, str(popen)))
+                failed.append(RunEnd(job.id, None, str(popen)))
+                self.log.warning("request %d could not start: %s" % (job.id, popen))
                 continue
-            self.children[popen.pid] = (job["id"], popen)
-            started.append((popen.pid, job["id"], job["runs"]))
-        with self.store.transaction() as db:
-            db.executemany("UPDATE jobs SET pid = ? WHERE id = ?", [(pid, job_id) for pid, job_id, _r in started])
-            db.executemany("INSERT INTO events (job_id, at, state, message) VALUES (?, ?, ?, ?)",
-                           [(job_id, now, RUNNING, "run %d started on %s as process group %d"
-                             % (runs, self.host, pid)) for pid, job_id, runs in started])
-            for job, why in failed:
-                store_output(db, self.site.spool, job, None, time.time(), "not started")
-                db.execute("UPDATE jobs SET state = ?, ended = ?, reason = ? WHERE id = ?",
-                           (EXITED, time.time(), why, job["id"]))
-                add_event(db, job["id"], EXITED, "could not start: %s" % why)
-                self.log.warning("request %d could not start: %s" % (job["id"], why))
-        remove_run_files(self.site.spool, [job["id"] for job, _why in failed])
+            self.children[popen.pid] = (job.id, popen)
+            started.append((job.id, popen.pid))
+        if started:
+            self.jobs.record_started(started)
+        if failed:
+            remove_run_files(self.site.spool, self.jobs.record_ended(
+                failed, lambda job_id: read_output(self.site.spool, job_id)))
 
     def _spawn(self, job):
         """Start one job (in a spawner thread: the fork/exec latencies of a batch overlap)."""

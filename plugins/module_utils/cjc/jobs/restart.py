@@ -18,15 +18,22 @@ MIGRATION_STOP     to the destination;     deleted             STOPPED when no
 
 A job whose deletion was requested (qdel) while it ran is deleted whatever the
 attributes. "Deleted" keeps the record: the output of the interrupted run and
-the reason stay in the job's tracker. All of it is one transaction.
+the reason stay in the job's tracker.
+
+Three steps, so that no transaction waits on the network: the rules are decided
+and applied in one transaction (a job for another site becomes ROUTING); the
+other sites are called with no transaction open; their answers are recorded in a
+second transaction (MIGRATED, or the rules' fallback when none was reachable). A
+crash between the two leaves the job ROUTING, and the next start sends it again
+to the same site, which answers with the job it already has (docs/job-engine.md).
 """
 
 import collections
 import os
-import time
 
-from .spawn import OUTPUT_DIR, SCRIPT_DIR, remove_run_files, store_output
-from .store import DELETED, MIGRATED, QUEUED, RUNNING
+from .jobstore import JobStore, RecoveryDecision
+from .spawn import OUTPUT_DIR, SCRIPT_DIR, read_output, remove_run_files
+from .store import DELETED, MIGRATED, QUEUED, ROUTING
 
 Outcome = collections.namedtuple("Outcome", "requeued deleted migrated stopped_queues")
 
@@ -48,101 +55,106 @@ def decide(attribute, flag, reachable):
     return "delete", False  # PURGE, and any unknown attribute: never run a job twice by guessing
 
 
-def recover(store, spool, migrate=None, log=None):
-    """Apply the restart rules to every RUNNING job; returns an Outcome.
+def _why(job, queue):
+    return "interrupted while running (site stopped, crashed or failed over); queue %s restart " \
+           "attribute %s, job restart %s" % (job.queue, queue.restart if queue else "PURGE", job.restart)
 
-    ``migrate(queue_row, job_row, db)`` moves one job (a full jobs row) to the
-    queue's migration destination when that is another machine and returns a
-    description, or raises an exception when it is unreachable; ``db`` is the open
-    transaction. Local destinations are handled here.
+
+def _decision(job, queue, action, stop, why):
+    """The RecoveryDecision of ``action`` (requeue, delete, migrate) for one job."""
+    if action == "requeue":
+        return RecoveryDecision(job.id, action, QUEUED, None, "%s: re-queued to run again from the beginning" % why,
+                                job.queue, stop)
+    if action == "delete":
+        return RecoveryDecision(job.id, action, DELETED, why, "%s: deleted" % why, job.queue, stop)
+    target = queue.migration_dest
+    if "@" not in target:
+        return RecoveryDecision(job.id, action, QUEUED, None, "%s: migrated to queue %s to run again" % (why, target),
+                                target, stop)
+    return RecoveryDecision(job.id, action, ROUTING, None, "%s: being migrated to %s" % (why, target), job.queue, stop,
+                            routed_to=target)
+
+
+def _rule(can_migrate_remote):
+    """decide(job, queues) -> RecoveryDecision for :meth:`JobStore.apply_recovery` (pure)."""
+    def rule(job, queues):
+        queue = queues.get(job.queue)
+        why = _why(job, queue)
+        if job.delete_reason:
+            return _decision(job, queue, "delete", False, "%s; %s while running" % (why, job.delete_reason))
+        attribute = queue.restart if queue else "PURGE"
+        reachable = _reachable(queues, queue.migration_dest if queue else None, can_migrate_remote)
+        action, stop = decide(attribute, job.restart, reachable)
+        return _decision(job, queue, action, stop, why)
+    return rule
+
+
+def recover(store, spool, migrate=None, log=None):
+    """Apply the restart rules to every RUNNING job (and finish migrations a crash left
+    ROUTING); returns an Outcome.
+
+    ``migrate(job)`` sends one :class:`~.jobstore.Job` to its ``routed_to`` (``queue@machine``)
+    and returns the request number it has there, or raises an exception when that site is
+    unreachable or refuses; it is called with no transaction open. Local destinations are
+    handled here.
     """
-    now = time.time()
     outdir = os.path.join(spool, OUTPUT_DIR)
     try:
         present = set(os.listdir(outdir))
     except FileNotFoundError:
         present = set()
-    counts = collections.Counter()
-    stopped = set()
-    with store.transaction() as db:
-        queues = {q["name"]: q for q in db.execute("SELECT * FROM queues")}
-        jobs = db.execute("SELECT id, queue, restart, runs, started, delete_reason FROM jobs WHERE state = ?",
-                          (RUNNING,)).fetchall()
-        if not jobs:
-            _remove_run_files_present(spool, present)
-            return Outcome(0, 0, 0, [])
-        reachable = {}
-        updates, events, outputs = [], [], []
-        for job in jobs:
-            if "%d.o" % job["id"] in present or "%d.e" % job["id"] in present:
-                store_output(db, spool, job, None, now, "interrupted")
-            else:
-                outputs.append((job["id"], job["runs"], b"", b"", None, job["started"], now, "interrupted"))
-            queue = queues.get(job["queue"])
-            attribute = queue["restart"] if queue else "PURGE"
-            why = "interrupted while running (site stopped, crashed or failed over); queue %s restart " \
-                  "attribute %s, job restart %s" % (job["queue"], attribute, job["restart"])
-            if job["delete_reason"]:
-                action, stop = "delete", False
-                why = "%s; %s while running" % (why, job["delete_reason"])
-            else:
-                destination = queue["migration_dest"] if queue else None
-                if attribute.startswith("MIGRATION") and destination not in reachable:
-                    reachable[destination] = _reachable(db, queues, destination, migrate is not None)
-                action, stop = decide(attribute, job["restart"], reachable.get(destination))
-            if action == "migrate":
-                target = queue["migration_dest"]
-                if "@" not in target:
-                    updates.append((QUEUED, target, None, job["id"]))
-                    events.append((job["id"], now, QUEUED, "%s: migrated to queue %s to run again" % (why, target)))
-                else:
-                    try:
-                        full = db.execute("SELECT * FROM jobs WHERE id = ?", (job["id"],)).fetchone()
-                        where = migrate(queue, full, db)
-                    except Exception as err:  # unreachable after all: behave as PURGE / STOP
-                        reachable[target] = False  # and do not wait for it again for the next job
-                        action, stop = decide(attribute, job["restart"], False)
-                        why = "%s; migration to %s failed (%s)" % (why, target, err)
-                    else:
-                        updates.append((MIGRATED, job["queue"], "migrated to %s" % where, job["id"]))
-                        events.append((job["id"], now, MIGRATED, "%s: migrated to %s" % (why, where)))
-            if action == "requeue":
-                updates.append((QUEUED, job["queue"], None, job["id"]))
-                events.append((job["id"], now, QUEUED, "%s: re-queued to run again from the beginning" % why))
-            elif action == "delete":
-                updates.append((DELETED, job["queue"], why, job["id"]))
-                events.append((job["id"], now, DELETED, "%s: deleted" % why))
-            counts[action] += 1
-            if stop:
-                stopped.add(job["queue"])
-        db.executemany("INSERT OR REPLACE INTO outputs (job_id, run, stdout, stderr, exit_status, started, ended, "
-                       "how) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", outputs)
-        db.executemany("UPDATE jobs SET state = ?, queue = ?, reason = ?, ended = ?, pid = NULL, "
-                       "delete_reason = NULL, kill_signal = NULL WHERE id = ?",
-                       [(s, q, r, None if s == QUEUED else now, i) for s, q, r, i in updates])
-        db.executemany("INSERT INTO events (job_id, at, state, message) VALUES (?, ?, ?, ?)", events)
-        for name in sorted(stopped):
-            db.execute("UPDATE queues SET started = 0 WHERE name = ?", (name,))
+    jobs = JobStore(store)
+    decisions, routing = jobs.apply_recovery(_rule(migrate is not None), lambda job: _output(spool, present, job.id))
+    final = {d.job_id: d for d in decisions}
+    queues = jobs.queues() if routing else {}
+    unreachable = {}
+    outcomes = []
+    for job in routing:
+        queue = queues.get(job.queue)
+        why = _why(job, queue)
+        try:
+            if job.routed_to in unreachable:
+                raise unreachable[job.routed_to]
+            remote_id = migrate(job)
+        except Exception as err:  # unreachable after all: behave as PURGE / STOP
+            unreachable[job.routed_to] = err  # and do not wait for it again for the next job
+            action, stop = decide(queue.restart if queue else "PURGE", job.restart, False)
+            outcome = _decision(job, queue, action, stop, "%s; migration to %s failed (%s)" % (why, job.routed_to, err))
+        else:
+            where = "%s as request %s" % (job.routed_to, remote_id)
+            outcome = RecoveryDecision(job.id, "migrate", MIGRATED, "migrated to %s" % where, "%s: migrated to %s" % (why, where),
+                                       job.queue, False, job.routed_to)
+        outcomes.append(outcome)
+        final[job.id] = outcome
+    if outcomes:
+        jobs.settle_recovery(outcomes)
     # only now that the outputs are committed: remove the files of the interrupted runs,
     # and any left by a crash between an earlier commit and its clean-up
     _remove_run_files_present(spool, present)
-    outcome = Outcome(counts["requeue"], counts["delete"], counts["migrate"], sorted(stopped))
-    if log:
+    counts = collections.Counter(d.action for d in final.values())
+    stopped = sorted({d.queue for d in decisions + outcomes if d.stop_queue})
+    outcome = Outcome(counts["requeue"], counts["delete"], counts["migrate"], stopped)
+    if log and final:
         log.info("restart rules applied to %d interrupted job(s): %d re-queued, %d deleted, %d migrated%s"
-                 % (len(jobs), outcome.requeued, outcome.deleted, outcome.migrated,
+                 % (len(final), outcome.requeued, outcome.deleted, outcome.migrated,
                     "; queue(s) left STOPPED: %s" % ", ".join(outcome.stopped_queues) if stopped else ""))
     return outcome
 
 
-def _reachable(db, queues, destination, can_migrate_remote):
+def _output(spool, present, job_id):
+    """The interrupted run's output: from its files when they are there (most are not)."""
+    if "%d.o" % job_id in present or "%d.e" % job_id in present:
+        return read_output(spool, job_id)
+    return b"", b""
+
+
+def _reachable(queues, destination, can_migrate_remote):
     if not destination:
         return False
     if "@" in destination:
         return can_migrate_remote
     target = queues.get(destination)
-    return bool(target and target["enabled"])
-
-
+    return bool(target and target.enabled)
 def _remove_run_files_present(spool, present):
     """Remove every run file found at start: nothing runs while the rules apply, and the
     output of each interrupted run is in the database by now."""

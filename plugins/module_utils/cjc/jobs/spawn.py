@@ -40,20 +40,20 @@ def script_path(spool, job_id):
 
 
 def job_environment(site, job, user):
-    env = json.loads(job["env"] or "{}")
+    env = json.loads(job.env or "{}")
     env.update({
         "HOME": user.pw_dir, "USER": user.pw_name, "LOGNAME": user.pw_name,
         "SHELL": user.pw_shell or DEFAULT_SHELL, "PATH": JOB_PATH,
         "ENVIRONMENT": "BATCH",
-        JOB_ENV: "%d.%s" % (job["id"], site.name),
-        "QSUB_REQNAME": job["name"], "QSUB_QUEUE": job["queue"], "QSUB_HOST": site.name,
+        JOB_ENV: "%d.%s" % (job.id, site.name),
+        "QSUB_REQNAME": job.name, "QSUB_QUEUE": job.queue, "QSUB_HOST": site.name,
         SPOOL_ENV: site.spool,
     })
     return env
 
 
 def spawn_job(site, job, stdin=None):
-    """Start ``job`` (a jobs row); returns its Popen. Raises JobStartError.
+    """Start ``job`` (a :class:`~.jobstore.Job`); returns its Popen. Raises JobStartError.
 
     ``stdin``: an open file descriptor of /dev/null to share (saves an open per job).
     The job inherits no other descriptor of the daemon (``close_fds``): no lock, socket
@@ -62,10 +62,10 @@ def spawn_job(site, job, stdin=None):
     held while it runs. Safe to call from several threads at once.
     """
     try:
-        user = pwd.getpwuid(job["uid"])
+        user = pwd.getpwuid(job.uid)
     except KeyError:
         raise JobStartError("user ID %d (%s) does not exist on this node: user IDs must be identical on "
-                            "every node (§2.2.1)" % (job["uid"], job["owner"]))
+                            "every node (§2.2.1)" % (job.uid, job.owner))
     credentials = {}
     if os.geteuid() == 0:
         groups = os.getgrouplist(user.pw_name, user.pw_gid)
@@ -75,24 +75,24 @@ def spawn_job(site, job, stdin=None):
             credentials = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": groups}
     elif user.pw_uid != os.geteuid():
         raise JobStartError("nqsdaemon does not run as root and cannot run jobs of %s" % user.pw_name)
-    script = script_path(site.spool, job["id"])
+    script = script_path(site.spool, job.id)
     directory = os.path.dirname(script)
     if not os.path.isdir(directory):
         os.makedirs(directory, exist_ok=True)
         os.chmod(directory, 0o711)  # users reach their own script by name, list nothing
     fd = os.open(script, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o500)
     try:
-        os.write(fd, bytes(job["script"]))
+        os.write(fd, bytes(job.script))
         if os.geteuid() == 0:
             os.fchown(fd, user.pw_uid, user.pw_gid)
     finally:
         os.close(fd)
-    out_path, err_path = output_paths(site.spool, job["id"])
+    out_path, err_path = output_paths(site.spool, job.id)
     out = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
     err = os.open(err_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
     home = user.pw_dir if user.pw_dir and os.path.isdir(user.pw_dir) else "/"
     try:
-        return subprocess.Popen([job["shell"] or DEFAULT_SHELL, script],
+        return subprocess.Popen([job.shell or DEFAULT_SHELL, script],
                                 stdin=subprocess.DEVNULL if stdin is None else stdin,
                                 stdout=out, stderr=err, cwd=home, env=job_environment(site, job, user),
                                 start_new_session=True, close_fds=True, **credentials)
@@ -120,17 +120,14 @@ def run_files(spool, job_id):
     return output_paths(spool, job_id) + (script_path(spool, job_id),)
 
 
-def store_output(db, spool, job, exit_status, ended, how):
-    """Copy a run's output into the tracker (``outputs`` row of run ``job['runs']``).
+def read_output(spool, job_id):
+    """(stdout, stderr) bytes of a job's run so far, each capped at MAX_KEPT_OUTPUT.
 
-    The files stay: the caller removes them with :func:`remove_run_files` only after
-    the transaction has committed, so a crash before the COMMIT loses nothing.
+    The files stay: they are removed with :func:`remove_run_files` only after the end of the
+    run (its output inside) has been committed, so a crash before the COMMIT loses nothing.
     """
-    out_path, err_path = output_paths(spool, job["id"])
-    db.execute("INSERT OR REPLACE INTO outputs (job_id, run, stdout, stderr, exit_status, started, ended, how) "
-               "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-               (job["id"], job["runs"], _read_capped(out_path), _read_capped(err_path), exit_status,
-                job["started"], ended, how))
+    out_path, err_path = output_paths(spool, job_id)
+    return _read_capped(out_path), _read_capped(err_path)
 
 
 def remove_run_files(spool, job_ids):

@@ -31,7 +31,10 @@ BATCH, PIPE = "BATCH", "PIPE"
 RESTART_ATTRIBUTES = ("RESTART", "PURGE", "STOP", "MIGRATION_PURGE", "MIGRATION_STOP")
 RESTART_FLAGS = ("ENABLE", "DISABLE")
 QUEUED, RUNNING, EXITED, DELETED, MIGRATED = "QUEUED", "RUNNING", "EXITED", "DELETED", "MIGRATED"
-JOB_STATES = (QUEUED, RUNNING, EXITED, DELETED, MIGRATED)
+# ROUTING: being handed to another site (sent, or about to be, the answer not yet recorded);
+# see docs/job-engine.md "Routing to another site".
+ROUTING = "ROUTING"
+JOB_STATES = (QUEUED, RUNNING, ROUTING, EXITED, DELETED, MIGRATED)
 
 DEFAULT_PIPE_QUEUE = "guilb_def"
 DEFAULT_BATCH_QUEUE = "guibs_1"
@@ -112,7 +115,17 @@ MIGRATIONS = (
         PRIMARY KEY (machine_id, remote_user)
     );
     """,
-    # 2 -> 3: nonces of the peer frames served, kept until their credentials expire (net/credential.py).
+    # 2 -> 3: exactly-once routing between sites. A job that came from another site carries the
+    # key (origin machine ID, origin request number), unique here, so a re-send finds the job
+    # made by the first send; a job being routed out records where to (``routed_to``) so that
+    # every re-send goes to the same place.
+    """
+    ALTER TABLE jobs ADD COLUMN origin_mid INTEGER;
+    ALTER TABLE jobs ADD COLUMN origin_job INTEGER;
+    ALTER TABLE jobs ADD COLUMN routed_to TEXT;
+    CREATE UNIQUE INDEX jobs_by_origin ON jobs (origin_mid, origin_job) WHERE origin_mid IS NOT NULL;
+    """,
+    # 3 -> 4: nonces of the peer frames served, kept until their credentials expire (net/credential.py).
     """
     CREATE TABLE peer_nonces (
         nonce TEXT PRIMARY KEY,
@@ -125,22 +138,26 @@ MIGRATIONS = (
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-# Crash-test hook (issue 9), off by default: when CJC_STORE_FAULT names a file, a
+# Crash-test hook, off by default: when CJC_STORE_FAULT names a file, a
 # transaction that wrote rows and is about to COMMIT checks that file; if it exists
 # and holds this program's name (basename of argv[0], e.g. ``nqsdaemon``) or nothing,
 # the process removes it (so exactly one process fires) and SIGKILLs itself: the
-# write is done, the commit never happens. Only the crash-torture tests set it.
+# write is done, the commit never happens. ``nqsdaemon confirm_routed`` (program and
+# operation) fires only in a transaction named so (:meth:`Store.transaction`).
+# Only the crash-torture tests set it.
 FAULT_ENV = "CJC_STORE_FAULT"
 _FAULT_FILE = os.environ.get(FAULT_ENV)
 
 
-def _fault_point():
+def _fault_point(operation):
     try:
         with open(_FAULT_FILE, encoding="utf-8") as handle:
-            who = handle.read().strip()
+            who, _space, where = handle.read().strip().partition(" ")
     except OSError:
         return
     if who and who != os.path.basename(sys.argv[0] if sys.argv else ""):
+        return
+    if where and where != operation:
         return
     try:
         os.unlink(_FAULT_FILE)
@@ -181,11 +198,12 @@ class Store:
         self.close()
 
     @contextlib.contextmanager
-    def transaction(self):
+    def transaction(self, operation=None):
         """``with store.transaction() as db:`` -- a write transaction, all or nothing.
 
         ``BEGIN IMMEDIATE`` takes the write lock at once (no upgrade deadlocks);
-        the commit is durable when the block returns.
+        the commit is durable when the block returns. ``operation`` names it for
+        the crash-test hook only.
         """
         self.db.execute("BEGIN IMMEDIATE")
         changes = self.db.total_changes
@@ -195,7 +213,7 @@ class Store:
             self.db.execute("ROLLBACK")
             raise
         if _FAULT_FILE and self.db.total_changes != changes:
-            _fault_point()
+            _fault_point(operation)
         self.db.execute("COMMIT")
 
     @contextlib.contextmanager
@@ -274,9 +292,3 @@ def open_store(spool):
         store.close()
         raise
     return store
-
-
-def add_event(db, job_id, state, message, at=None):
-    """Append one state change to a job's tracker history (inside a transaction)."""
-    db.execute("INSERT INTO events (job_id, at, state, message) VALUES (?, ?, ?, ?)",
-               (job_id, time.time() if at is None else at, state, message))

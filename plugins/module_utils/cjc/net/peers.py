@@ -83,10 +83,17 @@ def handle_request(store, site, request, peer_address, credentials):
         # guide §2.10: a job never runs as root unless root submitted it
         raise Refused("user %s of machine ID %d is mapped to root: refused" % (claim.user, sender))
     if op == "submit":
+        # "origin_job" (the request number at the sender) makes it exactly-once: a re-send of
+        # (sender, origin_job) is answered with the job the first send made
+        origin_job = request.get("origin_job")
+        if origin_job is not None and (not isinstance(origin_job, int) or isinstance(origin_job, bool)
+                                       or origin_job < 1):
+            raise Refused("origin_job %r is not a request number" % (origin_job,))
         try:
             job_id = submit_job(store, caller, request.get("script", ""), request.get("queue"),
                                 request.get("name"), request.get("restart", "ENABLE"), request.get("env"),
                                 origin="machine %d user %s" % (sender, claim.user),
+                                origin_key=None if origin_job is None else (sender, origin_job),
                                 also=lambda db: consume_nonce(db, claim))
         except (NqsError, CredentialError) as err:
             raise Refused(str(err))
@@ -104,17 +111,14 @@ def _consume(store, claim):
         raise Refused(str(err))
 
 
-def remote_call(site, store, machine_name, request, credentials, caller, timeout=5.0, db=None):
+def remote_call(site, store, machine_name, request, credentials, caller, timeout=5.0):
     """Send ``request`` from ``site`` to the machine called ``machine_name`` on behalf of the
     local user ``caller`` (a Caller: the owner the kernel named at submit); the reply or Refused.
 
-    ``db``: the connection of a transaction already open (the lookup then reads inside it).
+    Never call it inside a write transaction: it waits on the network (up to ``timeout`` s).
     """
-    if db is not None:
-        target = machine(db, name=machine_name)
-    else:
-        with store.snapshot() as snap:
-            target = machine(snap, name=machine_name)
+    with store.snapshot() as snap:
+        target = machine(snap, name=machine_name)
     if target is None:
         raise Refused("machine %s is not known to site %s (qmgr add mid ...)" % (machine_name, site.name))
     source, _port = listen_address(site)
