@@ -158,7 +158,7 @@ def refusal(node, ns, data, reason, source):
 
 @pytest.fixture(scope="module")
 def sniffed(lab):
-    """A real routed submit of cjct1 on A, as a root sniffer on B's link captured it."""
+    """A real routed submit of cjct1 on A, as a root sniffer on B's link captured it (its submit frame)."""
     a, b, spaces = lab
     out = "/tmp/cjcap-sniff-%s" % uuid.uuid4().hex[:6]
     sniffer = subprocess.Popen(["ip", "netns", "exec", spaces["b"], sys.executable, "-c", SNIFFER, str(PORT), out],
@@ -180,9 +180,13 @@ def sniffed(lab):
     with open(out) as handle:
         data = b"".join(bytes.fromhex(line) for line in handle if line.strip())
     os.unlink(out)
-    length = int.from_bytes(data[:4], "big")
-    assert len(data) >= 4 + length
-    return job_id, remote_id, data[:4 + length]
+    frames = []  # the route's ping, then its submit: one frame each
+    while len(data) >= 4:
+        length = int.from_bytes(data[:4], "big")
+        assert len(data) >= 4 + length
+        frames.append(data[:4 + length])
+        data = data[4 + length:]
+    return job_id, remote_id, next(frame for frame in frames if wire.decode(frame[4:]).get("op") == "submit")
 
 
 def test_a_routed_job_runs_as_the_mapped_user_of_the_credentials_user(lab, sniffed):
