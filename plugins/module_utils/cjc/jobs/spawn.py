@@ -9,7 +9,9 @@ A job runs (SPEC §2.10, §2.12):
   * in the owner's home directory (``/`` when it has none);
   * as the leader of its own session and process group, so it ends as a unit.
 stdout/stderr go to files in ``<spool>/output/`` while it runs and into the site
-database (its tracker) when the run ends.
+database (its tracker) when the run ends. Each is bounded by the site's
+``job_output_limit``: nqsdaemon cuts a file past it while the job runs
+(:func:`cap_output`), and what is kept ends with a marker line saying so.
 """
 
 import json
@@ -17,11 +19,12 @@ import os
 import pwd
 import subprocess
 
+from ..config.daemonconf import JOB_OUTPUT_LIMIT_DEFAULT
 from ..site.processes import JOB_ENV, SPOOL_ENV
 
 OUTPUT_DIR = "output"
 SCRIPT_DIR = os.path.join("private", "scripts")
-MAX_KEPT_OUTPUT = 1024 * 1024
+CUT_MARKER = b"\n[cjc: output cut here: more than %d bytes (job_output_limit)]\n"
 JOB_PATH = "/usr/local/bin:/usr/bin:/bin"
 DEFAULT_SHELL = "/bin/sh"
 
@@ -102,16 +105,31 @@ def spawn_job(site, job, stdin=None, keep_fds=()):
         os.close(err)
 
 
-def _read_capped(path):
+def cap_output(spool, job_id, limit):
+    """Cut the output files of a running job that grew past ``limit`` bytes.
+
+    A file is cut to ``limit + 1`` bytes: the one byte more tells :func:`store_output`
+    that the output was cut. The job keeps writing (its descriptors append), so a file
+    stays within ``limit`` plus what the job writes between two calls; a job cannot
+    fill the site's disk through its stdout or stderr for longer than that.
+    """
+    for path in output_paths(spool, job_id):
+        try:
+            if os.stat(path).st_size > limit + 1:
+                os.truncate(path, limit + 1)
+        except FileNotFoundError:
+            pass
+
+
+def _read_capped(path, limit):
     try:
         with open(path, "rb") as handle:
-            data = handle.read(MAX_KEPT_OUTPUT + 1)
-            if len(data) > MAX_KEPT_OUTPUT:
-                rest = os.fstat(handle.fileno()).st_size - MAX_KEPT_OUTPUT
-                data = data[:MAX_KEPT_OUTPUT] + b"\n[cjc: %d more bytes not kept]\n" % rest
-            return data
+            data = handle.read(limit + 1)
     except FileNotFoundError:
         return b""
+    if len(data) > limit:
+        data = data[:limit] + CUT_MARKER % limit
+    return data
 
 
 def run_files(spool, job_id):
@@ -119,8 +137,8 @@ def run_files(spool, job_id):
     return output_paths(spool, job_id) + (script_path(spool, job_id),)
 
 
-def store_output(db, spool, job, exit_status, ended, how):
-    """Copy a run's output into the tracker (``outputs`` row of run ``job['runs']``).
+def store_output(db, spool, job, exit_status, ended, how, limit=JOB_OUTPUT_LIMIT_DEFAULT):
+    """Copy a run's output, at most ``limit`` bytes per stream, into the tracker (``outputs`` row of run ``job['runs']``).
 
     The files stay: the caller removes them with :func:`remove_run_files` only after
     the transaction has committed, so a crash before the COMMIT loses nothing.
@@ -128,7 +146,7 @@ def store_output(db, spool, job, exit_status, ended, how):
     out_path, err_path = output_paths(spool, job["id"])
     db.execute("INSERT OR REPLACE INTO outputs (job_id, run, stdout, stderr, exit_status, started, ended, how) "
                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-               (job["id"], job["runs"], _read_capped(out_path), _read_capped(err_path), exit_status,
+               (job["id"], job["runs"], _read_capped(out_path, limit), _read_capped(err_path, limit), exit_status,
                 job["started"], ended, how))
 
 

@@ -150,9 +150,6 @@ class SiteDiskFull(StoreError):
     """The site's disk has no room for a write: nothing of that write was recorded."""
 
 
-# Every SQLite database file starts with these 16 bytes (a WAL site database has them
-# from its creation: switching to WAL writes page 1).
-SQLITE_HEADER = b"SQLite format 3\x00"
 _FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 
 
@@ -293,37 +290,42 @@ def open_store(spool):
     try:
         store = Store(path)
     except sqlite3.DatabaseError as err:
-        raise StoreError("site database %s cannot be opened: %s" % (path, err))
+        raise StoreError("site database %s cannot be opened: %s" % (path, _database_error(err)))
     try:
         if store.version() != SCHEMA_VERSION:
             _migrate(store)
     except sqlite3.DatabaseError as err:
         store.close()
-        raise StoreError("site database %s cannot be read: %s" % (path, err))
+        raise StoreError("site database %s cannot be read: %s" % (path, _database_error(err)))
     except BaseException:
         store.close()
         raise
     return store
 
 
+def _database_error(err):
+    if "not a database" in str(err):
+        return "it is not an SQLite database: refused and left as it is; restore it from a backup " \
+               "(only cjcmksite makes a site database)"
+    return str(err)
+
+
 def check_database_file(path):
-    """Refuse a file that is not an SQLite database, before SQLite sees it.
+    """Refuse an empty site database file before SQLite sees it.
 
     SQLite takes a zero-length file for an empty database and writes a new one into it:
     a site database truncated by a full or failing disk would silently become an empty
-    site. Such a file is refused and left exactly as it is.
+    site. A file that is not SQLite at all SQLite refuses itself, without writing
+    (:class:`Store`). Only ``stat``: opening and closing the file would drop the POSIX
+    locks SQLite holds on it through this process's other connections.
     """
     try:
-        with open(path, "rb") as handle:
-            header = handle.read(len(SQLITE_HEADER))
+        size = os.stat(path).st_size
     except OSError as err:
         raise StoreError("site database %s cannot be read: %s" % (path, err.strerror))
-    if not header:
+    if size == 0:
         raise StoreError("site database %s is empty (0 bytes): refused and left as it is; restore it from a backup "
                          "(only cjcmksite makes a site database)" % path)
-    if header != SQLITE_HEADER:
-        raise StoreError("site database %s is not an SQLite database: refused and left as it is; restore it from a "
-                         "backup (only cjcmksite makes a site database)" % path)
 
 
 def add_event(db, job_id, state, message, at=None):
