@@ -103,6 +103,12 @@ def comagent_endpoints(site):
 
 
 def job_output_limit(site):
-    """Bytes of stdout and of stderr a job of ``site`` keeps (its ``job_output_limit``)."""
-    settings, _diagnostics = load_daemon_conf(site.daemon_conf, SITE)
+    """Bytes of stdout and of stderr a job of ``site`` keeps (its ``job_output_limit``).
+
+    The default when the file cannot be read: netdaemon and comagent report its problems.
+    """
+    try:
+        settings, _diagnostics = load_daemon_conf(site.daemon_conf, SITE)
+    except ConfigError:
+        settings = {}
     return int(settings.get("job_output_limit", JOB_OUTPUT_LIMIT_DEFAULT))

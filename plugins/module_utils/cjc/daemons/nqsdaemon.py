@@ -29,6 +29,7 @@ written as soon as the disk takes them; dispatch and routing pause until then an
 until the disk has DISK_ROOM bytes free (docs/security.md "Disks that fill up or vanish").
 """
 
+import base64
 import concurrent.futures
 import fcntl
 import json
@@ -147,7 +148,7 @@ class NqsDaemon:
         target_queue, _, machine_name = queue["migration_dest"].partition("@")
         reply = remote_call(self.site, self.store, machine_name, {
             "op": "submit", "user": row["owner"], "queue": target_queue, "name": row["name"],
-            "script": bytes(row["script"]).decode("utf-8", "replace"), "restart": row["restart"],
+            "script_base64": base64.b64encode(bytes(row["script"])).decode("ascii"), "restart": row["restart"],
             "env": json.loads(row["env"])}, db=db)
         return "%s@%s as request %s" % (target_queue, machine_name, reply.get("id"))
 
@@ -416,7 +417,7 @@ class NqsDaemon:
         try:
             reply = remote_call(self.site, self.store, machine_name, {
                 "op": "submit", "user": job["owner"], "queue": queue, "name": job["name"],
-                "script": bytes(job["script"]).decode("utf-8", "replace"), "restart": job["restart"],
+                "script_base64": base64.b64encode(bytes(job["script"])).decode("ascii"), "restart": job["restart"],
                 "env": json.loads(job["env"])})
         except CjcError as err:
             self.log.warning("request %d waits in pipe queue %s (retry in %d s): %s"

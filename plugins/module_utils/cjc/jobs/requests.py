@@ -10,6 +10,8 @@ The daemon is told about new work by :func:`poke` (a datagram; lost pokes only
 delay work to the daemon's next tick).
 """
 
+import base64
+import binascii
 import collections
 import json
 import os
@@ -18,6 +20,7 @@ import re
 import signal
 import socket
 import time
+import unicodedata
 
 from ..site.log import endpoint
 from ..errors import CjcError
@@ -103,9 +106,12 @@ def submit_job(store, caller, script, queue=None, name=None, restart="ENABLE", e
     if len(script) > MAX_SCRIPT:
         raise NqsError("job script of %d bytes is larger than the limit of %d bytes" % (len(script), MAX_SCRIPT))
     queue = _check_name("queue", queue or DEFAULT_PIPE_QUEUE)
-    if name is not None and (not isinstance(name, str) or "\0" in name):
-        # it becomes QSUB_REQNAME in the job's environment: a NUL there made Popen raise in nqsdaemon
-        raise NqsError("job name %r is not valid: text without NUL characters" % (name,))
+    if name is not None and not isinstance(name, str):
+        raise NqsError("job name %r is not valid: it must be text" % (name,))
+    if name is not None and any(unicodedata.category(c) == "Cc" for c in name):
+        # shown by qstat to every user and put into QSUB_REQNAME: a control character there could
+        # rewrite another user's terminal, a NUL made Popen raise in nqsdaemon
+        raise NqsError("job name %r is not valid: it contains control characters (use qsub -r NAME)" % (name,))
     name = (name or "STDIN")[:63]
     if restart not in RESTART_FLAGS:
         raise NqsError("restart flag %r is not valid: use ENABLE or DISABLE" % (restart,))
@@ -407,8 +413,19 @@ def machine(db, machine_id=None, name=None):
 
 # ---------------------------------------------------------------- the local request socket
 
+def script_of(request):
+    """The job script bytes a request carries: ``script_base64`` (byte for byte: any encoding,
+    Shift_JIS, EUC-JP ...), else ``script`` (text, UTF-8). NqsError when not base64."""
+    if "script_base64" not in request:
+        return request.get("script", "")
+    try:
+        return base64.b64decode(str(request["script_base64"]).encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError):
+        raise NqsError("the job script is not valid base64 (script_base64)")
+
+
 def _op_submit(store, caller, args):
-    return {"id": submit_job(store, caller, args.get("script", ""), args.get("queue"), args.get("name"),
+    return {"id": submit_job(store, caller, script_of(args), args.get("queue"), args.get("name"),
                              args.get("restart", "ENABLE"), args.get("env"), args.get("shell"),
                              args.get("owner_uid"))}
 

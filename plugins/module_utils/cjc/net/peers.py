@@ -17,7 +17,7 @@ import socket
 from . import wire
 from ..config.daemonconf import NQS_PORT_DEFAULT, SITE, load_daemon_conf
 from ..errors import CjcError
-from ..jobs.requests import Caller, NqsError, list_jobs, machine, map_remote_user, queue_status, submit_job
+from ..jobs.requests import Caller, NqsError, list_jobs, machine, map_remote_user, queue_status, script_of, submit_job
 
 
 class Refused(CjcError):
@@ -72,7 +72,7 @@ def handle_request(store, site, request, peer_address):
         raise Refused("user %s of machine ID %d is mapped to root: refused" % (request["user"], sender))
     if op == "submit":
         try:
-            job_id = submit_job(store, caller, request.get("script", ""), request.get("queue"),
+            job_id = submit_job(store, caller, script_of(request), request.get("queue"),
                                 request.get("name"), request.get("restart", "ENABLE"), request.get("env"),
                                 origin="machine %d user %s" % (sender, request["user"]))
         except NqsError as err:
