@@ -9,6 +9,7 @@ import os
 import subprocess
 import time
 
+import psutil
 import pytest
 
 from cjc.jobs.store import db_path
@@ -169,3 +170,113 @@ def test_full_disk_refuses_submits_keeps_the_daemon_and_resumes(small_disk, tmp_
     log = _log(node)
     assert "site disk full" in log and "waits in memory" in log and "room again" in log, log
     assert "Traceback" not in log
+
+
+# ---------------------------------------------------------------- a site disk that vanishes (umount -l)
+
+SITE = "testsite.example.com"
+ADDRESS = "10.192.18.10"
+HOSTS = "127.0.0.1 localhost\n%s %s testsite\n" % (ADDRESS, SITE)
+
+
+@pytest.fixture
+def disk_site(netns, tmp_path):
+    """A cluster site made by cjcmksite on an ext4 image (a real disk that outlives a lazy unmount)."""
+    from cjc.config.layout import Layout
+    from cjc.plan.install import install_engine
+    import sys
+    ns = netns(["%s/24" % ADDRESS], HOSTS)
+    layout = Layout(str(tmp_path / "root"))
+    os.makedirs(layout.root)
+    install_engine(layout, sys.executable, 100)
+    image, mount = str(tmp_path / "disk.img"), str(tmp_path / "disk")
+    os.mkdir(mount)
+    subprocess.run(["truncate", "-s", "64M", image], check=True)
+    subprocess.run(["mkfs.ext4", "-q", "-F", image], check=True, capture_output=True)
+    subprocess.run(["mount", "-o", "loop", image, mount], check=True)
+    db = os.path.join(mount, "jobdb")
+    env = {"CJC_ROOT": layout.root}
+    done = ns.run([layout.path("/usr/lib/nqs/cluster/cjcmksite"), SITE, "200", db], env=env)
+    assert done.returncode == 0, done.stderr
+    yield ns, layout, image, mount, db, env
+    from cjc.site.processes import end_processes, site_processes
+    end_processes(site_processes(os.path.join(db, "nqs")), grace=0)
+    subprocess.run(["umount", "-l", mount], capture_output=True)
+
+
+def _in_ns_of(pid, argv, env):
+    """Run ``argv`` in the network and mount namespaces of process ``pid`` (as a cluster node's agent)."""
+    return subprocess.run(["nsenter", "--target", str(pid), "--mount", "--net"] + argv, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_lazy_unmount_under_a_running_site_is_a_failure_and_stop_ends_everything(disk_site, tmp_path):
+    from cjc.ocf.agent import AGENT_PATH
+    from cjc.site.processes import site_processes
+    ns, layout, image, mount, db, env = disk_site
+    spool, starts = os.path.join(db, "nqs"), tmp_path / "starts"
+    agent_env = dict(env, PATH="/usr/sbin:/usr/bin:/sbin:/bin", OCF_RESKEY_site=SITE, OCF_RESKEY_db_path=db,
+                     OCF_RESKEY_root=layout.root, OCF_RESKEY_CRM_meta_interval="10000",
+                     HA_RSCTMP=str(tmp_path / "rsctmp"), OCF_RESOURCE_INSTANCE="cjcsite-disk")
+    agent = [layout.path(AGENT_PATH)]
+    # one mount namespace for the node: `ip netns exec` makes a new one at each call
+    holder = ns.popen(["sleep", "600"])
+    node_pid = holder.pid
+    wait_until(lambda: os.readlink("/proc/%d/ns/net" % node_pid) != os.readlink("/proc/self/ns/net"), 10, "the node")
+    done = _in_ns_of(node_pid, agent + ["start"], agent_env)
+    assert done.returncode == 0, done.stderr
+    done = subprocess.run(["nsenter", "--target", str(node_pid), "--mount", "--net", layout.path(QSUB)],
+                          env=dict(env, NQS_SITE=SITE), input="trap \"\" TERM\necho $$ >> %s\nsleep 300\n" % starts,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    wait_until(lambda: starts.exists() and starts.read_text(), 30, "the job to run")
+    first_pid = int(starts.read_text())
+    owner = int((tmp_path / "rsctmp" / "cjcsite-cjcsite-disk.serving").read_text())  # cjcpw: not marked by the spool
+    everything = [p.pid for p in site_processes(spool)] + [owner]
+    assert _in_ns_of(node_pid, agent + ["monitor"], agent_env).returncode == 0
+    subprocess.run(["umount", "-l", mount], check=True)
+    if _in_ns_of(node_pid, ["test", "-e", os.path.join(spool, "siteinfo")], env).returncode == 0:
+        assert _in_ns_of(node_pid, ["umount", "-l", mount], env).returncode == 0
+    assert site_processes(spool)  # the site lives on, on a disk nobody sees
+    monitor = _in_ns_of(node_pid, agent + ["monitor"], agent_env)
+    assert monitor.returncode == 1, monitor  # OCF_ERR_GENERIC, never OCF_NOT_RUNNING (7)
+    assert "still run here" in monitor.stderr
+    probe = _in_ns_of(node_pid, agent + ["monitor"], dict(agent_env, OCF_RESKEY_CRM_meta_interval="0"))
+    assert probe.returncode == 1, probe
+    stop = _in_ns_of(node_pid, agent + ["stop"], agent_env)
+    assert stop.returncode == 0, stop
+    assert site_processes(spool) == []
+    gone = lambda pid: not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE  # noqa: E731
+    assert all(gone(pid) for pid in everything)
+    assert gone(first_pid)
+    # the other node takes the disk over: the job runs again once, never beside its first run
+    device = subprocess.run(["losetup", "--find", "--show", image], check=True, capture_output=True,
+                            text=True).stdout.strip()
+    try:
+        subprocess.run(["mount", device, mount], check=True)
+        assert _in_ns_of(node_pid, ["mount", device, mount], env).returncode == 0  # one file system, two views
+        _take_over(node_pid, agent, agent_env, spool, starts)
+    finally:
+        _in_ns_of(node_pid, ["umount", "-l", mount], env)
+        holder.kill()
+        holder.wait()
+        subprocess.run(["umount", "-l", mount], capture_output=True)
+        subprocess.run(["losetup", "-d", device], capture_output=True)
+
+
+def _take_over(node_pid, agent, agent_env, spool, starts):
+    from cjc.jobs.store import open_store
+    with open_store(spool) as store:
+        row = store.db.execute("SELECT state, runs FROM jobs WHERE id = 1").fetchone()
+    assert (row["state"], row["runs"]) == ("RUNNING", 1)
+    done = _in_ns_of(node_pid, agent + ["start"], agent_env)
+    assert done.returncode == 0, done.stderr
+    wait_until(lambda: len(starts.read_text().split()) == 2, 30, "the job to run again")
+    with open_store(spool) as store:
+        row = store.db.execute("SELECT state, runs FROM jobs WHERE id = 1").fetchone()
+    assert (row["state"], row["runs"]) == ("RUNNING", 2)
+    assert len(starts.read_text().split()) == 2
+    # the job ignores SIGTERM: an orderly stop would wait STOP_TIMEOUT for it
+    from cjc.site.processes import end_processes, site_processes
+    end_processes(site_processes(spool, jobs_only=True), grace=0)
+    assert _in_ns_of(node_pid, agent + ["stop"], agent_env).returncode == 0
