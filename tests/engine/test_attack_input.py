@@ -89,3 +89,24 @@ def test_root_only_command_run_by_a_user_gets_one_line(site, argv):
     assert done.stderr.strip().endswith("belong to root)") and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert "Traceback" not in done.stderr
     assert site.record_pid("nqsdaemon") == daemon_pid
+
+
+def test_replies_of_any_size_reach_the_user_page_by_page(site):
+    from cjc.net import wire
+    job_id = site.qsub("head -c 1000000 /dev/zero | tr '\\0' '\\1'; echo\n", user="cjct1")
+    site.wait_state(job_id, "EXITED", 30)
+    done = site.run(QSTAT, "-f", job_id, user="cjct1")
+    assert done.returncode == 0, done.stderr
+    assert "\x01" * 1000000 in done.stdout  # more than a frame holds once escaped: it came in pages
+    assert 6 * 1000000 > wire.MAX_FRAME
+    import json
+    from cjc.jobs.requests import Caller, list_jobs, submit_job
+    from cjc.jobs.store import open_store
+    site.qmgr("stop queue guibs_1")
+    with open_store(site.spool) as store:
+        ids = [submit_job(store, Caller.of_uid(23001), "true\n", name="n%04d-%s" % (n, "y" * 55)) for n in range(4000)]
+        assert len(json.dumps(list_jobs(store))) > wire.MAX_FRAME  # one reply could not hold them
+    done = site.run(QSTAT, "-a", user="cjct1")
+    assert done.returncode == 0, done.stderr
+    listed = [int(line.split(".")[0]) for line in done.stdout.splitlines()[1:]]
+    assert listed == ids
