@@ -7,11 +7,11 @@ import os
 
 import pytest
 
-from reliability.torture import Torture, failed, shared_path
+from reliability.torture import MODES, Torture, failed, shared_path
 
 pytestmark = pytest.mark.netns
 
-TRIALS = int(os.environ.get("TORTURE_N", "5"))
+TRIALS = int(os.environ.get("TORTURE_N", str(len(MODES))))
 
 
 def test_nothing_is_lost_corrupted_run_twice_or_left_behind_whatever_dies_when(cjc_lab_factory):

@@ -15,7 +15,10 @@ A two-node lab (tests/lab) shares one disk; the cluster site lives on it. Each t
    ``site`` SIGKILL of every process of the site (cjcpw, daemons, jobs) at once;
    ``commit`` nqsdaemon SIGKILLs itself between a write and its COMMIT (the store's
    ``CJC_STORE_FAULT`` hook, armed by the trial);  ``node`` the whole node dies
-   (``Lab.kill_node``: every process of it, link down);
+   (``Lab.kill_node``: every process of it, link down);  ``unmount`` the shared disk is
+   unmounted lazily (``umount -l``) under the running site on its node, then the OCF agent's
+   monitor must report a failure (never "not running" while the site's processes live) and
+   its stop must end them all (``monitor-lied`` otherwise), and the disk is mounted again;
 4. once every process of the old incarnation is gone, the site starts again -- on
    the other node every second trial (the address moves with it) -- and more jobs
    are submitted there;
@@ -61,7 +64,9 @@ from cjc.site.processes import site_processes  # noqa: E402
 from cjc.jobs.store import FAULT_ENV  # noqa: E402
 from jobsite import wait_until  # noqa: E402
 
-MODES = ("nqsdaemon", "cjcpw", "site", "commit", "node")
+MODES = ("nqsdaemon", "cjcpw", "site", "commit", "node", "unmount")
+AGENT = "/usr/lib/ocf/resource.d/cjc/cjcsite"
+MARKS = "/run/cjctort-marks"  # HA_RSCTMP of the agent on the nodes: node-local, like Pacemaker's
 CJCPW = "/usr/lib/nqs/cluster/cjcpw"
 MKSITE = "/usr/lib/nqs/cluster/cjcmksite"
 TERMINAL = ("EXITED", "DELETED", "MIGRATED")
@@ -252,8 +257,36 @@ class Torture:
                 os.unlink(self.host_fault)
         elif mode == "node":
             self.lab.kill_node(self.current)
+        elif mode == "unmount":
+            self.unmount_under_site()
         else:
             raise ValueError(mode)
+
+    def unmount_under_site(self):
+        """``umount -l`` of the shared disk under the running site; the agent must see it and end it."""
+        node, shared = self.current, self.lab.config.shared_path
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "OCF_RESKEY_site": self.site, "OCF_RESKEY_db_path": self.db,
+               "OCF_RESKEY_CRM_meta_interval": "10000", "HA_RSCTMP": MARKS, "OCF_RESOURCE_INSTANCE": "cjcsite"}
+        # the mark the agent's start leaves: this cjcpw is the site's owner on this node
+        self.lab.nsx(node, "sh", "-c", 'mkdir -p %s && echo %d > %s/cjcsite-cjcsite.serving'
+                     % (MARKS, self.cjcpw.pid, MARKS))
+        self.lab.nsx(node, "umount", "-l", shared)
+        try:
+            monitor = self.lab.nsx(node, AGENT, "monitor", check=False, env=env)
+            # alive after the answer: alive during it (nothing of the site starts meanwhile). The site
+            # may also have ended itself on losing its disk: then "not running" is the truth.
+            alive = self.leftovers() or self.cjcpw.poll() is None
+            if monitor.returncode == 7 and alive or monitor.returncode not in (1, 7):
+                self.counts["monitor-lied"] += 1
+                self.problems.append("unmount on %s: monitor rc=%d %s" % (node, monitor.returncode,
+                                                                          monitor.stderr.strip()))
+            stop = self.lab.nsx(node, AGENT, "stop", check=False, env=env, timeout=120)
+            if stop.returncode != 0 or self.leftovers():
+                self.counts["monitor-lied"] += 1
+                self.problems.append("unmount on %s: stop rc=%d %s, left %s" % (
+                    node, stop.returncode, stop.stderr.strip(), [p.pid for p in self.leftovers()]))
+        finally:
+            self.lab.nsx(node, "mount", "--bind", self.lab.shared_dir, shared)
 
     # ---------------------------------------------------------------- one trial
 
@@ -437,7 +470,7 @@ class Torture:
         return self.summary()
 
     def summary(self):
-        keys = ("trials", "corrupt", "lost", "double-run", "orphans")
+        keys = ("trials", "corrupt", "lost", "double-run", "orphans", "monitor-lied")
         return {k: self.counts[k] for k in keys + ("jobs", "reruns", "rerun_after_finish", "deleted",
                                                    "commit_fault_not_reached")}
 
@@ -447,7 +480,7 @@ class Torture:
             self.out("  " + line)
         self.out("modes: " + " ".join("%s=%d" % kv for kv in sorted(self.modes.items())))
         self.out("TORTURE trials=%(trials)d corrupt=%(corrupt)d lost=%(lost)d double-run=%(double-run)d "
-                 "orphans=%(orphans)d (jobs=%(jobs)d re-runs=%(reruns)d rerun-after-finish=%(rerun_after_finish)d "
+                 "orphans=%(orphans)d monitor-lied=%(monitor-lied)d (jobs=%(jobs)d re-runs=%(reruns)d rerun-after-finish=%(rerun_after_finish)d "
                  "deleted=%(deleted)d)" % s)
         return s
 
@@ -459,7 +492,7 @@ def shared_path():
 
 
 def failed(summary):
-    return any(summary[k] for k in ("corrupt", "lost", "double-run", "orphans"))
+    return any(summary[k] for k in ("corrupt", "lost", "double-run", "orphans", "monitor-lied"))
 
 
 def main(argv=None):
