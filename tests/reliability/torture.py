@@ -19,6 +19,9 @@ A two-node lab (tests/lab) shares one disk; the cluster site lives on it. Each t
    unmounted lazily (``umount -l``) under the running site on its node, then the OCF agent's
    monitor must report a failure (never "not running" while the site's processes live) and
    its stop must end them all (``monitor-lied`` otherwise), and the disk is mounted again;
+   ``diskfull`` the shared disk (a tmpfs, see :func:`mount_small_disk`) is filled for a
+   moment while jobs flow: nqsdaemon must live through it (``disk-full-died`` otherwise);
+   once space is back, an orderly stop;
 4. once every process of the old incarnation is gone, the site starts again -- on
    the other node every second trial (the address moves with it) -- and more jobs
    are submitted there;
@@ -65,19 +68,23 @@ from cjc.jobs.store import FAULT_ENV  # noqa: E402
 from jobsite import wait_until  # noqa: E402
 
 MODES = ("nqsdaemon", "cjcpw", "site", "commit", "node", "unmount")
+SMALL_DISK_MODES = ("diskfull",)  # only on the small shared disk main() mounts (mount_small_disk)
+DISK_SIZE = "96m"
 AGENT = "/usr/lib/ocf/resource.d/cjc/cjcsite"
 MARKS = "/run/cjctort-marks"  # HA_RSCTMP of the agent on the nodes: node-local, like Pacemaker's
 CJCPW = "/usr/lib/nqs/cluster/cjcpw"
 MKSITE = "/usr/lib/nqs/cluster/cjcmksite"
 TERMINAL = ("EXITED", "DELETED", "MIGRATED")
 
+# A line the full disk refuses is written again until it takes it (mode diskfull).
 JOB_SCRIPT = r"""T=@DIR@
 ID=${QSUB_REQID%%.*}
+log() { until echo "$1 $ID $$ $(date +%s.%N)" >> "$T/runs.log"; do sleep 0.05; done 2>/dev/null; }
 exec 9>>"$T/locks/$ID"
-if ! flock -n 9; then echo "double $ID $$ $(date +%s.%N)" >> "$T/runs.log"; flock 9; fi
-echo "start $ID $$ $(date +%s.%N)" >> "$T/runs.log"
+if ! flock -n 9; then log double; flock 9; fi
+log start
 sleep @SLEEP@
-echo "end $ID $$ $(date +%s.%N)" >> "$T/runs.log"
+log end
 """
 
 # Runs on a node with the node's own engine: submits, prints "<id> <name>" once committed.
@@ -259,8 +266,32 @@ class Torture:
             self.lab.kill_node(self.current)
         elif mode == "unmount":
             self.unmount_under_site()
+        elif mode == "diskfull":
+            self.fill_disk()
         else:
             raise ValueError(mode)
+
+    def fill_disk(self):
+        """Fill the shared disk for a moment while jobs flow; nqsdaemon must live; then stop in order."""
+        stat = os.statvfs(self.lab.shared_dir)
+        if not os.path.ismount(self.lab.shared_dir) or stat.f_blocks * stat.f_frsize > 1 << 30:
+            raise TortureError("mode diskfull needs the small shared disk of mount_small_disk()")
+        pid = self.nqsdaemon_pid()
+        filler = os.path.join(self.lab.shared_dir, "filler")
+        chunk = b"\0" * (1 << 20)
+        with open(filler, "wb", buffering=0) as handle:
+            try:
+                while True:
+                    handle.write(chunk)
+            except OSError:
+                pass
+        time.sleep(self.rng.uniform(1.0, 2.5))
+        os.unlink(filler)
+        if not pid or not pid_exists(pid) or self.nqsdaemon_pid() != pid or self.cjcpw.poll() is not None:
+            self.counts["disk-full-died"] += 1
+            self.problems.append("diskfull: nqsdaemon %s did not live through the full disk" % pid)
+        time.sleep(1.5)  # the owed records are written, dispatch resumes
+        self.cjcpw.send_signal(signal.SIGTERM)
 
     def unmount_under_site(self):
         """``umount -l`` of the shared disk under the running site; the agent must see it and end it."""
@@ -470,7 +501,7 @@ class Torture:
         return self.summary()
 
     def summary(self):
-        keys = ("trials", "corrupt", "lost", "double-run", "orphans", "monitor-lied")
+        keys = ("trials", "corrupt", "lost", "double-run", "orphans", "monitor-lied", "disk-full-died")
         return {k: self.counts[k] for k in keys + ("jobs", "reruns", "rerun_after_finish", "deleted",
                                                    "commit_fault_not_reached")}
 
@@ -480,7 +511,7 @@ class Torture:
             self.out("  " + line)
         self.out("modes: " + " ".join("%s=%d" % kv for kv in sorted(self.modes.items())))
         self.out("TORTURE trials=%(trials)d corrupt=%(corrupt)d lost=%(lost)d double-run=%(double-run)d "
-                 "orphans=%(orphans)d monitor-lied=%(monitor-lied)d (jobs=%(jobs)d re-runs=%(reruns)d rerun-after-finish=%(rerun_after_finish)d "
+                 "orphans=%(orphans)d monitor-lied=%(monitor-lied)d disk-full-died=%(disk-full-died)d (jobs=%(jobs)d re-runs=%(reruns)d rerun-after-finish=%(rerun_after_finish)d "
                  "deleted=%(deleted)d)" % s)
         return s
 
@@ -492,19 +523,31 @@ def shared_path():
 
 
 def failed(summary):
-    return any(summary[k] for k in ("corrupt", "lost", "double-run", "orphans", "monitor-lied"))
+    return any(summary[k] for k in ("corrupt", "lost", "double-run", "orphans", "monitor-lied", "disk-full-died"))
+
+
+def mount_small_disk(base):
+    """A DISK_SIZE tmpfs as the lab's shared disk (``<base>/shared``), before the lab is up; its
+    ``down()`` unmounts it with the rest under base."""
+    shared = os.path.join(base, "shared")
+    os.makedirs(shared, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s" % DISK_SIZE, "cjctort-disk", shared], check=True)
+    return base
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("-n", "--trials", type=int, default=int(os.environ.get("N") or 10))
     parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument("--modes", default=",".join(MODES), help="comma-separated subset of %s" % ",".join(MODES))
+    parser.add_argument("--modes", default=",".join(MODES + SMALL_DISK_MODES),
+                        help="comma-separated subset of %s" % ",".join(MODES + SMALL_DISK_MODES))
     args = parser.parse_args(argv)
     from lab import Lab, LabConfig
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     print("torture: %d trial(s), seed %d" % (args.trials, seed), flush=True)
-    lab = Lab(LabConfig(name="tort%d" % os.getpid(), shared_path=shared_path())).up()
+    config = LabConfig(name="tort%d" % os.getpid(), shared_path=shared_path())
+    mount_small_disk(config.base)
+    lab = Lab(config).up()
     try:
         torture = Torture(lab, seed=seed, out=lambda text: print(text, flush=True))
         try:
