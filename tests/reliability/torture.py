@@ -128,8 +128,9 @@ def _read_json(path):
 
 
 class Torture:
-    def __init__(self, lab, seed=None, out=print, max_sleep=0.4):
+    def __init__(self, lab, seed=None, out=print, max_sleep=0.4, disk=None):
         self.lab = lab
+        self.disk = disk or lab.shared_dir  # what the nodes mount as the shared disk (share_small_disk)
         self.rng = random.Random(seed)
         self.out = out
         self.max_sleep = max_sleep
@@ -317,7 +318,7 @@ class Torture:
                 self.problems.append("unmount on %s: stop rc=%d %s, left %s" % (
                     node, stop.returncode, stop.stderr.strip(), [p.pid for p in self.leftovers()]))
         finally:
-            self.lab.nsx(node, "mount", "--bind", self.lab.shared_dir, shared)
+            self.lab.nsx(node, "mount", "--bind", self.disk, shared)
 
     # ---------------------------------------------------------------- one trial
 
@@ -511,8 +512,8 @@ class Torture:
             self.out("  " + line)
         self.out("modes: " + " ".join("%s=%d" % kv for kv in sorted(self.modes.items())))
         self.out("TORTURE trials=%(trials)d corrupt=%(corrupt)d lost=%(lost)d double-run=%(double-run)d "
-                 "orphans=%(orphans)d monitor-lied=%(monitor-lied)d disk-full-died=%(disk-full-died)d (jobs=%(jobs)d re-runs=%(reruns)d rerun-after-finish=%(rerun_after_finish)d "
-                 "deleted=%(deleted)d)" % s)
+                 "orphans=%(orphans)d monitor-lied=%(monitor-lied)d disk-full-died=%(disk-full-died)d "
+                 "(jobs=%(jobs)d re-runs=%(reruns)d rerun-after-finish=%(rerun_after_finish)d deleted=%(deleted)d)" % s)
         return s
 
 
@@ -526,13 +527,20 @@ def failed(summary):
     return any(summary[k] for k in ("corrupt", "lost", "double-run", "orphans", "monitor-lied", "disk-full-died"))
 
 
-def mount_small_disk(base):
-    """A DISK_SIZE tmpfs as the lab's shared disk (``<base>/shared``), before the lab is up; its
-    ``down()`` unmounts it with the rest under base."""
-    shared = os.path.join(base, "shared")
-    os.makedirs(shared, exist_ok=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s" % DISK_SIZE, "cjctort-disk", shared], check=True)
-    return base
+def mount_small_disk(path):
+    """A DISK_SIZE tmpfs at ``path`` (outside the lab's base, which its up() cleans), mounted before the
+    lab is up so that the nodes' mount namespaces have it too; :func:`share_small_disk` then makes it the
+    lab's shared disk."""
+    os.makedirs(path, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s" % DISK_SIZE, "cjctort-disk", path], check=True)
+    return path
+
+
+def share_small_disk(lab, path):
+    """The small disk at the lab's shared directory, on the host and on every node."""
+    subprocess.run(["mount", "--bind", path, lab.shared_dir], check=True)
+    for node in lab.node_names:
+        lab.nsx(node, "mount", "--bind", path, lab.config.shared_path)
 
 
 def main(argv=None):
@@ -546,10 +554,12 @@ def main(argv=None):
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     print("torture: %d trial(s), seed %d" % (args.trials, seed), flush=True)
     config = LabConfig(name="tort%d" % os.getpid(), shared_path=shared_path())
-    mount_small_disk(config.base)
-    lab = Lab(config).up()
+    disk = mount_small_disk(config.base + "-disk")
+    lab = Lab(config)
     try:
-        torture = Torture(lab, seed=seed, out=lambda text: print(text, flush=True))
+        lab.up()
+        share_small_disk(lab, disk)
+        torture = Torture(lab, seed=seed, out=lambda text: print(text, flush=True), disk=disk)
         try:
             torture.run(args.trials, tuple(args.modes.split(",")))
         except TortureError as err:
@@ -558,6 +568,8 @@ def main(argv=None):
         summary = torture.report()
     finally:
         lab.down()
+        subprocess.run(["umount", "-l", disk], check=False)
+        os.rmdir(disk)
     return 1 if failed(summary) or torture.counts["harness_errors"] else 0
 
 
