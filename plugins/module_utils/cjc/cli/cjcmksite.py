@@ -3,7 +3,7 @@
 import sys
 
 from ..plan.mksite import make_site, plan_mksite
-from .common import Parser, layout_of, require_root, run
+from .common import Parser, layout_of, run
 
 PROG = "cjcmksite"
 
@@ -16,7 +16,6 @@ def _body(argv):
     parser.add_argument("--mount-point", metavar="DIR",
                         help="refuse unless DIR is a mounted file system holding db_path")
     args = parser.parse_args(argv)
-    require_root(PROG)
     layout = layout_of(args)
     plan = plan_mksite(layout, args.site_name, args.machine_id, args.db_path, args.mount_point)
     make_site(layout, plan, report=lambda line: print(line, flush=True))
