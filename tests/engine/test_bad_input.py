@@ -184,8 +184,8 @@ def test_every_error_case_exits_non_zero_and_success_cases_say_why():
 
 
 @pytest.mark.parametrize("field,value,message", [
-    ("name", "a\0b", "job name 'a\\x00b' is not valid: text without NUL characters"),
-    ("name", ["list"], "job name ['list'] is not valid: text without NUL characters"),
+    ("name", "a\0b", "job name 'a\\x00b' is not valid: it contains control characters (use qsub -r NAME)"),
+    ("name", ["list"], "job name ['list'] is not valid: it must be text"),
     ("shell", "/bin/sh\0x", "shell '/bin/sh\\x00x' must be an absolute path"),
 ])
 def test_submit_refuses_what_would_crash_nqsdaemon_at_dispatch(rig, field, value, message):

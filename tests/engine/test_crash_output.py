@@ -1,6 +1,6 @@
 """A crash between a job's end and its commit must not lose the run's output (issue 9, SPEC §2.10).
 
-Found by the crash torture: ``jobrun.store_output`` reads a run's output files and
+Found by the crash torture: ``JobStore.record_ended`` reads a run's output files and
 *unlinks them inside the transaction* that records the end. When nqsdaemon dies
 before that COMMIT (the store's ``CJC_STORE_FAULT`` hook makes it die exactly there),
 the transaction rolls back but the files are gone: at the next start the restart

@@ -98,7 +98,7 @@ SIGNED = object()  # the frame's message is sealed by the test (the key is read 
 
 @pytest.mark.parametrize("data,source,error", [
     (b"GET / HTTP/1.0\r\n\r\n", "127.0.0.1", "frame of 1195725856 bytes announced"),
-    (struct.pack(">I", wire.MAX_FRAME + 1), "127.0.0.1", "frame of 262145 bytes announced, the limit is 262144"),
+    (struct.pack(">I", wire.MAX_FRAME + 1), "127.0.0.1", "frame of %d bytes announced, the limit is %d" % (wire.MAX_FRAME + 1, wire.MAX_FRAME)),
     (struct.pack(">I", 5) + b"\xff{}[]", "127.0.0.1", "frame is not UTF-8 JSON"),
     (struct.pack(">I", 2) + b"[]", "127.0.0.1", "frame does not hold a JSON object"),
     (frame({"op": "ping", "from": 100}), "127.0.0.1", "no credential in the frame"),

@@ -7,10 +7,10 @@ import os
 
 import pytest
 
-from reliability.torture import RouteTorture, Torture, failed, route_failed, shared_path
+from reliability.torture import MODES, RouteTorture, Torture, failed, route_failed, shared_path
 
 
-TRIALS = int(os.environ.get("TORTURE_N", "5"))
+TRIALS = int(os.environ.get("TORTURE_N", str(len(MODES))))
 
 
 @pytest.mark.netns

@@ -15,7 +15,13 @@ A two-node lab (tests/lab) shares one disk; the cluster site lives on it. Each t
    ``site`` SIGKILL of every process of the site (cjcpw, daemons, jobs) at once;
    ``commit`` nqsdaemon SIGKILLs itself between a write and its COMMIT (the store's
    ``CJC_STORE_FAULT`` hook, armed by the trial);  ``node`` the whole node dies
-   (``Lab.kill_node``: every process of it, link down);
+   (``Lab.kill_node``: every process of it, link down);  ``unmount`` the shared disk is
+   unmounted lazily (``umount -l``) under the running site on its node, then the OCF agent's
+   monitor must report a failure (never "not running" while the site's processes live) and
+   its stop must end them all (``monitor-lied`` otherwise), and the disk is mounted again;
+   ``diskfull`` the shared disk (a tmpfs, see :func:`mount_small_disk`) is filled for a
+   moment while jobs flow: nqsdaemon must live through it (``disk-full-died`` otherwise);
+   once space is back, an orderly stop;
 4. once every process of the old incarnation is gone, the site starts again -- on
    the other node every second trial (the address moves with it) -- and more jobs
    are submitted there;
@@ -69,18 +75,24 @@ from cjc.site.processes import site_processes  # noqa: E402
 from cjc.jobs.store import FAULT_ENV  # noqa: E402
 from jobsite import wait_until  # noqa: E402
 
-MODES = ("nqsdaemon", "cjcpw", "site", "commit", "node")
+MODES = ("nqsdaemon", "cjcpw", "site", "commit", "node", "unmount")
+SMALL_DISK_MODES = ("diskfull",)  # only on the small shared disk main() mounts (mount_small_disk)
+DISK_SIZE = "96m"
+AGENT = "/usr/lib/ocf/resource.d/cjc/cjcsite"
+MARKS = "/run/cjctort-marks"  # HA_RSCTMP of the agent on the nodes: node-local, like Pacemaker's
 CJCPW = "/usr/lib/nqs/cluster/cjcpw"
 MKSITE = "/usr/lib/nqs/cluster/cjcmksite"
 TERMINAL = ("EXITED", "DELETED", "MIGRATED")
 
+# A line the full disk refuses is written again until it takes it (mode diskfull).
 JOB_SCRIPT = r"""T=@DIR@
 ID=${QSUB_REQID%%.*}
+log() { until echo "$1 $ID $$ $(date +%s.%N)" >> "$T/runs.log"; do sleep 0.05; done 2>/dev/null; }
 exec 9>>"$T/locks/$ID"
-if ! flock -n 9; then echo "double $ID $$ $(date +%s.%N)" >> "$T/runs.log"; flock 9; fi
-echo "start $ID $$ $(date +%s.%N)" >> "$T/runs.log"
+if ! flock -n 9; then log double; flock 9; fi
+log start
 sleep @SLEEP@
-echo "end $ID $$ $(date +%s.%N)" >> "$T/runs.log"
+log end
 """
 
 # Runs on a node with the node's own engine: submits, prints "<id> <name>" once committed.
@@ -124,8 +136,9 @@ def _read_json(path):
 
 
 class Torture:
-    def __init__(self, lab, seed=None, out=print, max_sleep=0.4):
+    def __init__(self, lab, seed=None, out=print, max_sleep=0.4, disk=None):
         self.lab = lab
+        self.disk = disk or lab.shared_dir  # what the nodes mount as the shared disk (share_small_disk)
         self.rng = random.Random(seed)
         self.out = out
         self.max_sleep = max_sleep
@@ -260,8 +273,60 @@ class Torture:
                 os.unlink(self.host_fault)
         elif mode == "node":
             self.lab.kill_node(self.current)
+        elif mode == "unmount":
+            self.unmount_under_site()
+        elif mode == "diskfull":
+            self.fill_disk()
         else:
             raise ValueError(mode)
+
+    def fill_disk(self):
+        """Fill the shared disk for a moment while jobs flow; nqsdaemon must live; then stop in order."""
+        stat = os.statvfs(self.lab.shared_dir)
+        if not os.path.ismount(self.lab.shared_dir) or stat.f_blocks * stat.f_frsize > 1 << 30:
+            raise TortureError("mode diskfull needs the small shared disk of mount_small_disk()")
+        pid = self.nqsdaemon_pid()
+        filler = os.path.join(self.lab.shared_dir, "filler")
+        chunk = b"\0" * (1 << 20)
+        with open(filler, "wb", buffering=0) as handle:
+            try:
+                while True:
+                    handle.write(chunk)
+            except OSError:
+                pass
+        time.sleep(self.rng.uniform(1.0, 2.5))
+        os.unlink(filler)
+        if not pid or not pid_exists(pid) or self.nqsdaemon_pid() != pid or self.cjcpw.poll() is not None:
+            self.counts["disk-full-died"] += 1
+            self.problems.append("diskfull: nqsdaemon %s did not live through the full disk" % pid)
+        time.sleep(1.5)  # the owed records are written, dispatch resumes
+        self.cjcpw.send_signal(signal.SIGTERM)
+
+    def unmount_under_site(self):
+        """``umount -l`` of the shared disk under the running site; the agent must see it and end it."""
+        node, shared = self.current, self.lab.config.shared_path
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "OCF_RESKEY_site": self.site, "OCF_RESKEY_db_path": self.db,
+               "OCF_RESKEY_CRM_meta_interval": "10000", "HA_RSCTMP": MARKS, "OCF_RESOURCE_INSTANCE": "cjcsite"}
+        # the mark the agent's start leaves: this cjcpw is the site's owner on this node
+        self.lab.nsx(node, "sh", "-c", 'mkdir -p %s && echo %d > %s/cjcsite-cjcsite.serving'
+                     % (MARKS, self.cjcpw.pid, MARKS))
+        self.lab.nsx(node, "umount", "-l", shared)
+        try:
+            monitor = self.lab.nsx(node, AGENT, "monitor", check=False, env=env)
+            # alive after the answer: alive during it (nothing of the site starts meanwhile). The site
+            # may also have ended itself on losing its disk: then "not running" is the truth.
+            alive = self.leftovers() or self.cjcpw.poll() is None
+            if monitor.returncode == 7 and alive or monitor.returncode not in (1, 7):
+                self.counts["monitor-lied"] += 1
+                self.problems.append("unmount on %s: monitor rc=%d %s" % (node, monitor.returncode,
+                                                                          monitor.stderr.strip()))
+            stop = self.lab.nsx(node, AGENT, "stop", check=False, env=env, timeout=120)
+            if stop.returncode != 0 or self.leftovers():
+                self.counts["monitor-lied"] += 1
+                self.problems.append("unmount on %s: stop rc=%d %s, left %s" % (
+                    node, stop.returncode, stop.stderr.strip(), [p.pid for p in self.leftovers()]))
+        finally:
+            self.lab.nsx(node, "mount", "--bind", self.disk, shared)
 
     # ---------------------------------------------------------------- one trial
 
@@ -445,7 +510,7 @@ class Torture:
         return self.summary()
 
     def summary(self):
-        keys = ("trials", "corrupt", "lost", "double-run", "orphans")
+        keys = ("trials", "corrupt", "lost", "double-run", "orphans", "monitor-lied", "disk-full-died")
         return {k: self.counts[k] for k in keys + ("jobs", "reruns", "rerun_after_finish", "deleted",
                                                    "commit_fault_not_reached")}
 
@@ -455,8 +520,8 @@ class Torture:
             self.out("  " + line)
         self.out("modes: " + " ".join("%s=%d" % kv for kv in sorted(self.modes.items())))
         self.out("TORTURE trials=%(trials)d corrupt=%(corrupt)d lost=%(lost)d double-run=%(double-run)d "
-                 "orphans=%(orphans)d (jobs=%(jobs)d re-runs=%(reruns)d rerun-after-finish=%(rerun_after_finish)d "
-                 "deleted=%(deleted)d)" % s)
+                 "orphans=%(orphans)d monitor-lied=%(monitor-lied)d disk-full-died=%(disk-full-died)d "
+                 "(jobs=%(jobs)d re-runs=%(reruns)d rerun-after-finish=%(rerun_after_finish)d deleted=%(deleted)d)" % s)
         return s
 
 
@@ -619,14 +684,31 @@ def shared_path():
 
 
 def failed(summary):
-    return any(summary[k] for k in ("corrupt", "lost", "double-run", "orphans"))
+    return any(summary[k] for k in ("corrupt", "lost", "double-run", "orphans", "monitor-lied", "disk-full-died"))
+
+
+def mount_small_disk(path):
+    """A DISK_SIZE tmpfs at ``path`` (outside the lab's base, which its up() cleans), mounted before the
+    lab is up so that the nodes' mount namespaces have it too; :func:`share_small_disk` then makes it the
+    lab's shared disk."""
+    os.makedirs(path, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s" % DISK_SIZE, "cjctort-disk", path], check=True)
+    return path
+
+
+def share_small_disk(lab, path):
+    """The small disk at the lab's shared directory, on the host and on every node."""
+    subprocess.run(["mount", "--bind", path, lab.shared_dir], check=True)
+    for node in lab.node_names:
+        lab.nsx(node, "mount", "--bind", path, lab.config.shared_path)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("-n", "--trials", type=int, default=int(os.environ.get("N") or 10))
     parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument("--modes", default=",".join(MODES), help="comma-separated subset of %s" % ",".join(MODES))
+    parser.add_argument("--modes", default=",".join(MODES + SMALL_DISK_MODES),
+                        help="comma-separated subset of %s" % ",".join(MODES + SMALL_DISK_MODES))
     parser.add_argument("--route", action="store_true", help="torture routing between two sites instead")
     args = parser.parse_args(argv)
     if args.route:
@@ -640,9 +722,13 @@ def main(argv=None):
     from lab import Lab, LabConfig
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     print("torture: %d trial(s), seed %d" % (args.trials, seed), flush=True)
-    lab = Lab(LabConfig(name="tort%d" % os.getpid(), shared_path=shared_path())).up()
+    config = LabConfig(name="tort%d" % os.getpid(), shared_path=shared_path())
+    disk = mount_small_disk(config.base + "-disk")
+    lab = Lab(config)
     try:
-        torture = Torture(lab, seed=seed, out=lambda text: print(text, flush=True))
+        lab.up()
+        share_small_disk(lab, disk)
+        torture = Torture(lab, seed=seed, out=lambda text: print(text, flush=True), disk=disk)
         try:
             torture.run(args.trials, tuple(args.modes.split(",")))
         except TortureError as err:
@@ -651,6 +737,8 @@ def main(argv=None):
         summary = torture.report()
     finally:
         lab.down()
+        subprocess.run(["umount", "-l", disk], check=False)
+        os.rmdir(disk)
     return 1 if failed(summary) or torture.counts["harness_errors"] else 0
 
 

@@ -16,7 +16,7 @@ from ..site.log import DaemonLog
 from ..errors import SiteError
 from ..supervise.owner import run_monitored, start_detached, stop_site
 from ..site.registry import Registry, plan_register, register_link
-from .common import Parser, layout_of, run
+from .common import Parser, layout_of, require_root, run
 
 PROG = "cjcpw"
 
@@ -59,6 +59,7 @@ def _body(argv):
     parser.add_argument("site", nargs="?", help="site name")
     parser.add_argument("db_path", nargs="?", help="site database path")
     args = parser.parse_args(_normalise(argv))
+    require_root(PROG)
     layout = layout_of(args)
     if args.stop:
         if args.site:

@@ -1,6 +1,7 @@
 """What every command shares: the ``--root`` option and error-to-exit-status mapping."""
 
 import argparse
+import os
 import sys
 
 from ..errors import CjcError, NqsFatal, UsageError
@@ -23,6 +24,12 @@ def layout_of(args):
     return layout_from(args.root)
 
 
+def require_root(prog):
+    """Refuse a root-only command (it starts, stops or makes a site: root's processes and files)."""
+    if os.geteuid() != 0:
+        raise CjcError("only root can run %s (it acts on the site's daemons and files, which belong to root)" % prog)
+
+
 def run(prog, body, argv):
     """Call ``body(argv)``; print a CjcError as one line on stderr and return its status."""
     try:
@@ -33,6 +40,9 @@ def run(prog, body, argv):
     except CjcError as err:
         print("%s: %s" % (prog, err), file=sys.stderr)
         return err.exit_status
+    except OSError as err:  # what a check before it did not foresee (a permission, a vanished disk)
+        print("%s: %s" % (prog, err), file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("%s: interrupted" % prog, file=sys.stderr)
         return 130

@@ -11,7 +11,7 @@ from ..supervise.owner import UP, live_owner, request_daemons, site_timings, sta
 from ..site.ownership import describe_owner, is_owned
 from ..site.log import DaemonLog
 from ..site.registry import Registry
-from .common import Parser, layout_of, run
+from .common import Parser, layout_of, require_root, run
 
 PROG = "nqsstart"
 
@@ -25,6 +25,7 @@ def _body(argv):
     parser = Parser(PROG, "Start the daemons of a site (default: the local site).")
     parser.add_argument("site", nargs="?", help="cluster site name (default: the local site)")
     args = parser.parse_args(argv)
+    require_root(PROG)
     layout = layout_of(args)
     site = chosen_site(layout, args.site)
     if not site.available:

@@ -9,7 +9,7 @@ import sys
 from ..site.log import DaemonLog
 from ..supervise.owner import DOWN, live_owner, request_daemons, site_timings, stop_site
 from .cjcpw import print_stop_report
-from .common import Parser, layout_of, run
+from .common import Parser, layout_of, require_root, run
 from .nqsstart import chosen_site
 
 PROG = "nqsstop"
@@ -19,6 +19,7 @@ def _body(argv):
     parser = Parser(PROG, "Stop the daemons of a site (default: the local site).")
     parser.add_argument("site", nargs="?", help="cluster site name (default: the local site)")
     args = parser.parse_args(argv)
+    require_root(PROG)
     site = chosen_site(layout_of(args), args.site)
     log = DaemonLog(site.spool, PROG)
     owner = live_owner(site)

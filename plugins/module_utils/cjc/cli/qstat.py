@@ -50,7 +50,7 @@ def format_jobs(jobs, site):
     lines = ["%-22s %-16s %-10s %-16s %-9s %s" % ("REQUEST ID", "NAME", "OWNER", "QUEUE", "STATE", "PGRP")]
     for job in jobs:
         lines.append("%-22s %-16s %-10s %-16s %-9s %s" % (
-            request_label(job["id"], site), job["name"][:16], job["owner"][:10], job["queue"][:16], job["state"],
+            request_label(job["id"], site), _shown(job["name"])[:16], job["owner"][:10], job["queue"][:16], job["state"],
             job["pid"] if job["pid"] else "-"))
     return "\n".join(lines) + "\n"
 
@@ -58,7 +58,7 @@ def format_jobs(jobs, site):
 def format_tracker(tracker, site):
     job = tracker["job"]
     lines = ["Request %s: name=%s owner=%s queue=%s state=%s restart=%s runs=%d exit_status=%s" % (
-        request_label(job["id"], site), job["name"], job["owner"], job["queue"], job["state"], job["restart"],
+        request_label(job["id"], site), _shown(job["name"]), job["owner"], job["queue"], job["state"], job["restart"],
         job["runs"], "-" if job["exit_status"] is None else job["exit_status"])]
     if job["reason"]:
         lines.append("Reason: %s" % job["reason"])
@@ -75,6 +75,36 @@ def format_tracker(tracker, site):
     return "\n".join(lines) + "\n"
 
 
+def every_job(client, ended):
+    """Every request, asked page by page (a reply is one frame, net/wire.py)."""
+    jobs, more = [], True
+    while more:
+        reply = client.call("jobs", all=ended, after=jobs[-1]["id"] if jobs else None)
+        jobs += reply["jobs"]
+        more = reply["more"] and reply["jobs"]
+    return jobs
+
+
+def whole_tracker(client, job_id):
+    """The tracker of ``job_id`` with every run's whole output, asked page by page."""
+    tracker = client.call("tracker", id=job_id)["tracker"]
+    for output in tracker["outputs"]:
+        for stream in ("stdout", "stderr"):
+            parts, more = [], True
+            while more:
+                reply = client.call("output", id=job_id, run=output["run"], stream=stream,
+                                    offset=sum(len(part) for part in parts))
+                parts.append(reply["text"])
+                more = reply["more"] and reply["text"]
+            output[stream] = "".join(parts)
+    return tracker
+
+
+def _shown(text):
+    """``text`` with control characters escaped: names stored before they were refused at submit."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _body(argv):
     parser = Parser(PROG, "Show the queues and requests of the site NQS_SITE names.")
     parser.add_argument("-a", dest="requests", action="store_true", help="list the queued and running requests")
@@ -86,11 +116,10 @@ def _body(argv):
     site = client.site
     try:
         if args.tracker:
-            reply = client.call("tracker", id=parse_request_id(args.tracker, site.name))
-            sys.stdout.write(format_tracker(reply["tracker"], site))
+            sys.stdout.write(format_tracker(whole_tracker(client, parse_request_id(args.tracker, site.name)), site))
             return 0
         if args.requests:
-            jobs = client.call("jobs", all=args.ended)["jobs"]
+            jobs = every_job(client, args.ended)
             if args.queues:
                 jobs = [job for job in jobs if job["queue"] in args.queues]
             sys.stdout.write(format_jobs(jobs, site))

@@ -5,6 +5,7 @@ the submitting user on the site NQS_SITE names (SPEC §2.9); ``-nr`` marks it no
 restartable (restart DISABLE, guide §2.5.4).
 """
 
+import base64
 import os
 import sys
 
@@ -58,7 +59,7 @@ def _body(argv):
     else:
         script = sys.stdin.buffer.read()
         name = args.name or "STDIN"
-    reply = client.call("submit", script=script.decode("utf-8", "replace"), queue=args.queue, name=name,
+    reply = client.call("submit", script_base64=base64.b64encode(script).decode("ascii"), queue=args.queue, name=name,
                         restart="DISABLE" if args.no_restart else "ENABLE", env=_environment(args),
                         shell=args.shell)
     client.close()

@@ -2,7 +2,8 @@
 
 * common ``/usr/lib/nqs/rc/daemon.conf``: ``local_daemon=SITE|OFF``, ``maintenance=ON|OFF``;
 * local site ``/usr/lib/nqs/daemon.conf`` and cluster site ``<db>/nqs/daemon.conf``:
-  ``ipaddress=<IPv4>`` (for a cluster site: the relocatable address), and the ports.
+  ``ipaddress=<IPv4>`` (for a cluster site: the relocatable address), the ports, and
+  ``job_output_limit=<bytes>`` (per job and stream, default 1 MiB: docs/job-engine.md).
 
 Unknown keys are kept untouched on edit and reported (the real product knows many
 more keys; this engine does not act on them).
@@ -17,6 +18,8 @@ COMMON, SITE = "common", "site"
 
 NQS_PORT_DEFAULT = 607
 COMAGENT_PORT_DEFAULT = 611
+JOB_OUTPUT_LIMIT_DEFAULT = 1024 * 1024
+JOB_OUTPUT_LIMIT_RANGE = (4096, 64 * 1024 * 1024)  # the tracker of a run must fit in replies (net/wire.py)
 
 
 def _choice(*allowed):
@@ -40,9 +43,16 @@ def _port(key, value):
     return str(int(value))
 
 
+def _output_limit(key, value):
+    low, high = JOB_OUTPUT_LIMIT_RANGE
+    if not str(value).isdigit() or not low <= int(value) <= high:
+        raise ConfigError("%s=%s is not valid: a number of bytes from %d to %d" % (key, value, low, high))
+    return str(int(value))
+
+
 KEYS = {
     COMMON: {"local_daemon": _choice("SITE", "OFF"), "maintenance": _choice("ON", "OFF")},
-    SITE: {"ipaddress": _ipv4, "nqs_port": _port, "comagent_port": _port},
+    SITE: {"ipaddress": _ipv4, "nqs_port": _port, "comagent_port": _port, "job_output_limit": _output_limit},
 }
 
 
@@ -90,3 +100,15 @@ def comagent_endpoints(site):
     if address and (address, port) not in found:
         found.append((address, port))
     return found
+
+
+def job_output_limit(site):
+    """Bytes of stdout and of stderr a job of ``site`` keeps (its ``job_output_limit``).
+
+    The default when the file cannot be read: netdaemon and comagent report its problems.
+    """
+    try:
+        settings, _diagnostics = load_daemon_conf(site.daemon_conf, SITE)
+    except ConfigError:
+        settings = {}
+    return int(settings.get("job_output_limit", JOB_OUTPUT_LIMIT_DEFAULT))

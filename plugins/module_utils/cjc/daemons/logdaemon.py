@@ -8,6 +8,7 @@ oldest is dropped), so the site's disk never fills with logs. The log lives in
 the site's spool: it moves with the site on failover.
 """
 
+import errno
 import os
 import selectors
 import socket
@@ -23,21 +24,38 @@ LOG_FILE = "nqs.log"
 
 
 class LogFile:
-    """An append-only log file with size rotation."""
+    """An append-only log file with size rotation.
+
+    Unbuffered, one write per line: on a full site disk a line is dropped whole (and
+    counted, the count written once the disk takes lines again), never half-written
+    later, and logdaemon keeps running.
+    """
 
     def __init__(self, path, max_bytes, keep):
         self.path, self.max_bytes, self.keep = path, max_bytes, keep
-        self.handle = open(path, "ab")
+        self.handle = open(path, "ab", buffering=0)
+        self.dropped = 0
 
     def write(self, lines):
         """Append ``lines``; a file is rotated before a line would take it over ``max_bytes``."""
         for line in lines:
             line = line.rstrip(b"\n") + b"\n"
             if self.handle.tell() and self.handle.tell() + len(line) > self.max_bytes:
-                self.handle.flush()
                 self.rotate()
+            if self.dropped and self._append(format_line(NAME, os.getpid(), "WARNING", "%d log line(s) lost: the site "
+                                                         "disk was full" % self.dropped).encode() + b"\n"):
+                self.dropped = 0
+            if not self._append(line):
+                self.dropped += 1
+
+    def _append(self, line):
+        try:
             self.handle.write(line)
-        self.handle.flush()
+            return True
+        except OSError as err:
+            if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            return False
 
     def rotate(self):
         self.handle.close()
@@ -49,7 +67,7 @@ class LogFile:
             os.replace(self.path, self.path + ".1")
         else:
             os.unlink(self.path)
-        self.handle = open(self.path, "ab")
+        self.handle = open(self.path, "ab", buffering=0)
 
     def close(self):
         self.handle.close()

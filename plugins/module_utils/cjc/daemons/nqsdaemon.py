@@ -22,8 +22,15 @@ process group gets SIGTERM, the daemon waits for them (the supervisor's deadline
 bounds this) and leaves them recorded RUNNING so the restart rules apply at the
 next start; then background processes the jobs left are ended (SPEC §2.13),
 netdaemon is stopped and the record removed. If netdaemon dies, nqsdaemon exits 1.
+
+A full site disk (ENOSPC, SQLITE_FULL) stops no daemon: a write the disk refuses
+is recorded nowhere (its transaction rolled back), users get "site disk full"; the
+records the loop owes (job ends, job starts) wait in memory, in order, and are
+written as soon as the disk takes them; dispatch and routing pause until then and
+until the disk has DISK_ROOM bytes free (docs/security.md "Disks that fill up or vanish").
 """
 
+import base64
 import concurrent.futures
 import fcntl
 import json
@@ -42,7 +49,8 @@ from ..net import wire
 from ..site.log import DaemonLog, endpoint
 from ..errors import CjcError
 from ..jobs.jobstore import JobStore, RunEnd
-from ..jobs.spawn import JobStartError, describe_status, read_output, remove_run_files, spawn_job
+from ..config.daemonconf import job_output_limit
+from ..jobs.spawn import JobStartError, cap_output, describe_status, read_output, remove_run_files, spawn_job
 from ..net.credential import node_credentials
 from ..net.peers import remote_call
 from ..jobs.requests import Caller, poke, serve_request
@@ -51,7 +59,7 @@ from ..site.cgroup import JOBS, SiteGroup
 from ..site.ownership import open_lock_file
 from ..jobs.restart import recover
 from ..site.processes import end_processes
-from ..jobs.store import open_store
+from ..jobs.store import SiteDiskFull, disk_full, open_store
 from . import DaemonArgs, SignalReceiver, daemon_command, site_environment
 
 NAME = "nqsdaemon"
@@ -60,6 +68,7 @@ DISPATCH_BATCH = 256
 SPAWN_THREADS = 4
 ROUTE_RETRY = 10
 LEFTOVER_GRACE = 1.0
+DISK_ROOM = 4 * 1024 * 1024  # free bytes on the site disk before dispatch resumes after it was full
 _PEERCRED = struct.Struct("3i")
 
 
@@ -92,6 +101,9 @@ class NqsDaemon:
         self.devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         self.group = SiteGroup(site.spool)
         self.route_retry = {}    # remote destination -> monotonic time of the next attempt
+        self.unwritten = []      # [(what, write)]: records the full disk refused, oldest first
+        self.disk_full = None    # the SiteDiskFull of the current episode, or None
+        self.output_limit = job_output_limit(site)
 
     # ------------------------------------------------------------ start
 
@@ -141,7 +153,7 @@ class NqsDaemon:
         target_queue, _, machine_name = job.routed_to.partition("@")
         reply = remote_call(self.site, self.store, machine_name, {
             "op": "submit", "queue": target_queue, "name": job.name,
-            "script": job.script.decode("utf-8", "replace"), "restart": job.restart,
+            "script_base64": base64.b64encode(job.script).decode("ascii"), "restart": job.restart,
             "env": json.loads(job.env), "origin_job": job.id}, self.credentials, Caller(job.uid, job.owner))
         return reply.get("id")
 
@@ -196,23 +208,70 @@ class NqsDaemon:
         while True:
             self._act_on_signals()
             self._reap()
+            self._cap_outputs()
             if self.netdaemon_status is not None:
                 self.log.error("netdaemon (pid %d) died: %s; nqsdaemon exits so that the site is stopped"
                                % (self.netdaemon.pid, describe_status(self.netdaemon_status)[1]))
                 self._signal_jobs(signal.SIGTERM)
                 raise DaemonExit(1)
-            if self.stopping:
-                if not self.term_sent:
-                    self.log.info("orderly stop: SIGTERM to %d running job(s)" % len(self.children))
-                    self._signal_jobs(signal.SIGTERM)
-                    self.term_sent = True
-                if not self.children:
-                    return
-            else:
-                self._signal_deletes()
-                self._route()
-                self._dispatch()
+            if self.stopping and not self.term_sent:
+                self.log.info("orderly stop: SIGTERM to %d running job(s)" % len(self.children))
+                self._signal_jobs(signal.SIGTERM)
+                self.term_sent = True
+            try:
+                self._write_unwritten()
+                if not self.stopping and self._disk_has_room():
+                    self._signal_deletes()
+                    self._route()
+                    self._dispatch()
+            except SiteDiskFull as err:
+                self._disk_is_full(err, "dispatch and routing pause")
+            if self.stopping and not self.children:
+                return  # what the disk still refuses is logged by finish()
             self._wait(TICK)
+
+    # ------------------------------------------------------------ a full site disk
+
+    def _write(self, what, write):
+        """Do ``write`` (a recording transaction) after every record owed before it, or owe it."""
+        self.unwritten.append((what, write))
+        try:
+            self._write_unwritten()
+        except SiteDiskFull as err:
+            self._disk_is_full(err, "%s waits in memory" % what)
+
+    def _write_unwritten(self):
+        """Write the owed records, oldest first; SiteDiskFull stops at the first the disk refuses."""
+        while self.unwritten:
+            _what, write = self.unwritten[0]
+            write()
+            self.unwritten.pop(0)
+
+    def _disk_is_full(self, err, consequence):
+        if self.disk_full is None:
+            self.log.error("%s; %s until the site disk has room (nqsdaemon keeps running)" % (err, consequence))
+        self.disk_full = err
+
+    def _disk_has_room(self):
+        """False while the disk was full and has not DISK_ROOM bytes free again (nothing owed)."""
+        if self.disk_full is None:
+            return True
+        if self.unwritten:
+            return False
+        try:
+            stat = os.statvfs(self.site.spool)
+        except OSError:
+            return False
+        if stat.f_bavail * stat.f_frsize < DISK_ROOM:
+            return False
+        self.log.info("site disk has room again: every record written; dispatch and routing resume")
+        self.disk_full = None
+        return True
+
+    def _cap_outputs(self):
+        """Bound the output files of running jobs (job_output_limit)."""
+        for job_id, _popen in self.children.values():
+            cap_output(self.site.spool, job_id, self.output_limit)
 
     def _act_on_signals(self):
         while self.signals.pending:
@@ -279,12 +338,16 @@ class NqsDaemon:
             self.signalled.discard(job_id)
             ended.append((job_id, status))
         if ended:
-            self._record_ends(ended)
+            ends = [RunEnd(job_id, *describe_status(status), during_stop=self.term_sent) for job_id, status in ended]
+            self._write("the end of request(s) %s" % ", ".join(str(job_id) for job_id, _s in ended),
+                        lambda: self._record_ends(ends))
 
-    def _record_ends(self, ended):
-        ends = [RunEnd(job_id, *describe_status(status), during_stop=self.term_sent) for job_id, status in ended]
-        finished = self.jobs.record_ended(ends, lambda job_id: read_output(self.site.spool, job_id))
+    def _record_ends(self, ends):
+        finished = self.jobs.record_ended(ends, self._output)
         remove_run_files(self.site.spool, finished)  # after the COMMIT: a crash before it loses nothing
+
+    def _output(self, job_id):
+        return read_output(self.site.spool, job_id, self.output_limit)
 
     def _signal_jobs(self, sig):
         for pid in list(self.children):
@@ -353,19 +416,31 @@ class NqsDaemon:
         claimed = self.jobs.claim_for_dispatch(self.host, DISPATCH_BATCH)
         if not claimed:
             return
-        started, failed = [], []
+        started, failed, no_room = [], [], []
         for job, popen in zip(claimed, self.spawner.map(self._spawn, claimed)):
-            if isinstance(popen, JobStartError):
+            if isinstance(popen, SiteDiskFull):
+                no_room.append((job.id, str(popen)))
+            elif isinstance(popen, JobStartError):
                 failed.append(RunEnd(job.id, None, str(popen)))
                 self.log.warning("request %d could not start: %s" % (job.id, popen))
-                continue
-            self.children[popen.pid] = (job.id, popen)
-            started.append((job.id, popen.pid))
+            else:
+                self.children[popen.pid] = (job.id, popen)
+                started.append((job.id, popen.pid))
+        self._write("the start of request(s) %s" % ", ".join(str(job.id) for job in claimed),
+                    lambda: self._record_starts(started, failed, no_room))
+        if no_room:
+            self._disk_is_full(SiteDiskFull(no_room[0][1]), "requests that could not start are queued again, "
+                               "dispatch pauses")
+
+    def _record_starts(self, started, failed, no_room):
+        """Record the outcome of one dispatch: process groups, start failures, starts the disk refused."""
         if started:
             self.jobs.record_started(started)
-        if failed:
-            remove_run_files(self.site.spool, self.jobs.record_ended(
-                failed, lambda job_id: read_output(self.site.spool, job_id)))
+        if no_room:
+            self.jobs.unclaim(no_room)
+        if failed or no_room:
+            finished = self.jobs.record_ended(failed, self._output) if failed else []
+            remove_run_files(self.site.spool, finished + [job_id for job_id, _why in no_room])
 
     def _spawn(self, job):
         """Start one job (in a spawner thread: the fork/exec latencies of a batch overlap)."""
@@ -373,6 +448,11 @@ class NqsDaemon:
             return spawn_job(self.site, job, self.devnull)
         except JobStartError as err:
             return err
+        except OSError as err:  # its script or output files: the site disk
+            if disk_full(err):
+                return SiteDiskFull("site disk full: the files of request %d could not be written (%s)"
+                                    % (job.id, err.strerror))
+            return JobStartError("cannot write the files of the job: %s" % err)
 
     # ------------------------------------------------------------ stop
 
@@ -389,6 +469,9 @@ class NqsDaemon:
                 pass
         if status == 0:  # after netdaemon: it runs in the jobs group too
             self._end_leftover_jobs("left behind by jobs at site stop (§2.13)")
+        for what, _write in self.unwritten:
+            self.log.error("site disk full at the stop: %s could not be recorded; those requests stay recorded "
+                           "RUNNING and the restart rules apply to them at the next start" % what)
         pidrecords.remove_record(self.record, os.getpid())
         self.spawner.shutdown()
         if self.store is not None:

@@ -30,7 +30,7 @@ TRANSITIONS = {
     (RUNNING, RUNNING): "a signal was asked for (qdel), or the run was interrupted by a site stop",
     (RUNNING, EXITED): "the run ended, or could not start",
     (RUNNING, DELETED): "deleted while it ran, or by the restart rules after an interruption",
-    (RUNNING, QUEUED): "re-queued by the restart rules after an interruption",
+    (RUNNING, QUEUED): "re-queued by the restart rules after an interruption, or its start refused by a full disk",
     (RUNNING, ROUTING): "being migrated to another site by the restart rules",
     (ROUTING, ROUTING): "sent again after a crash left the answer unrecorded",
     (ROUTING, MIGRATED): "the other site took it (its request number recorded)",
@@ -438,6 +438,15 @@ class JobStore:
         with self._store.transaction("record_started") as db:
             db.executemany("UPDATE jobs SET pid = ? WHERE id = ? AND state = ?",
                            [(pid, job_id, RUNNING) for job_id, pid in started])
+
+    def unclaim(self, unstarted):
+        """Claimed runs whose files a full disk refused (``unstarted`` [(job id, why)]): QUEUED
+        again, their run not counted, as if never claimed."""
+        with self._store.transaction("unclaim") as db:
+            for job_id, why in unstarted:
+                job = _get_job(db, job_id)
+                _move(db, job_id, (RUNNING,), QUEUED, "not started, queued again: %s" % why,
+                      runs=job.runs - 1, started=None, host=None, pid=None)
 
     def record_ended(self, ends, output, at=None):
         """Record the end of runs ([RunEnd]); the ids whose run files may now be removed.

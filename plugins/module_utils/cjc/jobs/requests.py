@@ -10,12 +10,16 @@ The daemon is told about new work by :func:`poke` (a datagram; lost pokes only
 delay work to the daemon's next tick).
 """
 
+import base64
+import binascii
 import collections
 import os
 import pwd
 import re
 import signal
 import socket
+import time
+import unicodedata
 
 from ..site.log import endpoint
 from ..errors import CjcError
@@ -74,9 +78,12 @@ def submit_job(store, caller, script, queue=None, name=None, restart="ENABLE", e
     if len(script) > MAX_SCRIPT:
         raise NqsError("job script of %d bytes is larger than the limit of %d bytes" % (len(script), MAX_SCRIPT))
     queue = check_name("queue", queue or DEFAULT_PIPE_QUEUE)
-    if name is not None and (not isinstance(name, str) or "\0" in name):
-        # it becomes QSUB_REQNAME in the job's environment: a NUL there made Popen raise in nqsdaemon
-        raise NqsError("job name %r is not valid: text without NUL characters" % (name,))
+    if name is not None and not isinstance(name, str):
+        raise NqsError("job name %r is not valid: it must be text" % (name,))
+    if name is not None and any(unicodedata.category(c) == "Cc" for c in name):
+        # shown by qstat to every user and put into QSUB_REQNAME: a control character there could
+        # rewrite another user's terminal, a NUL made Popen raise in nqsdaemon
+        raise NqsError("job name %r is not valid: it contains control characters (use qsub -r NAME)" % (name,))
     name = (name or "STDIN")[:63]
     if restart not in RESTART_FLAGS:
         raise NqsError("restart flag %r is not valid: use ENABLE or DISABLE" % (restart,))
@@ -154,10 +161,20 @@ JOB_COLUMNS = ("id", "name", "queue", "owner", "uid", "state", "restart", "submi
                "exit_status", "pid", "host", "runs", "reason", "origin")
 
 
-def list_jobs(store, include_ended=False, job_ids=None):
-    """[dict] of jobs (queued, running, routing; all with ``include_ended``), by request number."""
+JOBS_PAGE = 1000       # jobs per reply: a page of the longest rows fits in one frame (net/wire.py)
+OUTPUT_PAGE = 128 * 1024  # characters of one output stream per reply: fits a frame even when every one is escaped
+
+
+def list_jobs(store, include_ended=False, job_ids=None, after=None, limit=None):
+    """[dict] of jobs (queued, running, routing; all with ``include_ended``), by request number.
+
+    ``after``/``limit``: only the first ``limit`` jobs with a number above ``after`` (a page).
+    """
     query = "SELECT %s FROM jobs" % ", ".join(JOB_COLUMNS)
     where, args = [], []
+    if after is not None:
+        where.append("id > ?")
+        args.append(int(after))
     if not include_ended:
         where.append("state IN (?, ?, ?)")
         args += [QUEUED, RUNNING, ROUTING]
@@ -166,8 +183,12 @@ def list_jobs(store, include_ended=False, job_ids=None):
         args += [int(i) for i in job_ids]
     if where:
         query += " WHERE " + " AND ".join(where)
+    if limit is not None:
+        query += " ORDER BY id LIMIT %d" % int(limit)
+    else:
+        query += " ORDER BY id"
     with store.snapshot() as db:
-        return [dict(row) for row in db.execute(query + " ORDER BY id", args)]
+        return [dict(row) for row in db.execute(query, args)]
 
 
 def job_tracker(store, job_id, caller=None):
@@ -246,10 +267,49 @@ def machine(db, machine_id=None, name=None):
 
 # ---------------------------------------------------------------- the local request socket
 
+def script_of(request):
+    """The job script bytes a request carries: ``script_base64`` (byte for byte: any encoding,
+    Shift_JIS, EUC-JP ...), else ``script`` (text, UTF-8). NqsError when not base64."""
+    if "script_base64" not in request:
+        return request.get("script", "")
+    try:
+        return base64.b64decode(str(request["script_base64"]).encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError):
+        raise NqsError("the job script is not valid base64 (script_base64)")
+
+
 def _op_submit(store, caller, args):
-    return {"id": submit_job(store, caller, args.get("script", ""), args.get("queue"), args.get("name"),
+    return {"id": submit_job(store, caller, script_of(args), args.get("queue"), args.get("name"),
                              args.get("restart", "ENABLE"), args.get("env"), args.get("shell"),
                              args.get("owner_uid"))}
+
+
+def _page_of_jobs(store, args):
+    """One page of ``jobs``: ``{"jobs", "more"}``; the client asks again with ``after`` the last."""
+    limit = min(int(args.get("limit") or JOBS_PAGE), JOBS_PAGE)
+    jobs = list_jobs(store, bool(args.get("all")), args.get("ids"), args.get("after"), limit)
+    return {"jobs": jobs, "more": len(jobs) == limit}
+
+
+def _tracker_without_output(store, caller, args):
+    """The tracker, each run's output replaced by its length: the client pages it with ``output``."""
+    tracker = job_tracker(store, int(args["id"]), caller)
+    for output in tracker["outputs"]:
+        for stream in ("stdout", "stderr"):
+            output[stream] = len(output[stream])
+    return {"tracker": tracker}
+
+
+def _page_of_output(store, caller, args):
+    """``{"text", "more"}``: OUTPUT_PAGE characters of one stream of one run, from ``offset``."""
+    stream, run, offset = args.get("stream"), int(args["run"]), int(args.get("offset") or 0)
+    if stream not in ("stdout", "stderr"):
+        raise NqsError("output stream %r is not valid: use stdout or stderr" % (stream,))
+    outputs = [o for o in job_tracker(store, int(args["id"]), caller)["outputs"] if o["run"] == run]
+    if not outputs:
+        raise NqsError("request %d has no output of run %d" % (int(args["id"]), run))
+    text = outputs[0][stream]
+    return {"text": text[offset:offset + OUTPUT_PAGE], "more": len(text) > offset + OUTPUT_PAGE}
 
 
 OPERATIONS = {
@@ -257,8 +317,9 @@ OPERATIONS = {
     "delete": lambda store, caller, args: {"message": delete_job(store, caller, int(args["id"]),
                                                                  int(args.get("signal", 15)))},
     "queues": lambda store, caller, args: {"queues": [q._asdict() for q in queue_status(store)]},
-    "jobs": lambda store, caller, args: {"jobs": list_jobs(store, bool(args.get("all")), args.get("ids"))},
-    "tracker": lambda store, caller, args: {"tracker": job_tracker(store, int(args["id"]), caller)},
+    "jobs": lambda store, caller, args: _page_of_jobs(store, args),
+    "tracker": lambda store, caller, args: _tracker_without_output(store, caller, args),
+    "output": lambda store, caller, args: _page_of_output(store, caller, args),
     "qmgr": lambda store, caller, args: {"message": qmgr(store, caller, str(args.get("line", "")))},
 }
 

@@ -9,7 +9,9 @@ A job runs (SPEC §2.10, §2.12):
   * in the owner's home directory (``/`` when it has none);
   * as the leader of its own session and process group, so it ends as a unit.
 stdout/stderr go to files in ``<spool>/output/`` while it runs and into the site
-database (its tracker) when the run ends.
+database (its tracker) when the run ends. Each is bounded by the site's
+``job_output_limit``: nqsdaemon cuts a file past it while the job runs
+(:func:`cap_output`), and what is kept ends with a marker line saying so.
 """
 
 import json
@@ -17,11 +19,12 @@ import os
 import pwd
 import subprocess
 
+from ..config.daemonconf import JOB_OUTPUT_LIMIT_DEFAULT
 from ..site.processes import JOB_ENV, SPOOL_ENV
 
 OUTPUT_DIR = "output"
 SCRIPT_DIR = os.path.join("private", "scripts")
-MAX_KEPT_OUTPUT = 1024 * 1024
+CUT_MARKER = b"\n[cjc: output cut here: more than %d bytes (job_output_limit)]\n"
 JOB_PATH = "/usr/local/bin:/usr/bin:/bin"
 DEFAULT_SHELL = "/bin/sh"
 
@@ -103,16 +106,31 @@ def spawn_job(site, job, stdin=None):
         os.close(err)
 
 
-def _read_capped(path):
+def cap_output(spool, job_id, limit):
+    """Cut the output files of a running job that grew past ``limit`` bytes.
+
+    A file is cut to ``limit + 1`` bytes: the one byte more tells :func:`read_output`
+    that the output was cut. The job keeps writing (its descriptors append), so a file
+    stays within ``limit`` plus what the job writes between two calls; a job cannot
+    fill the site's disk through its stdout or stderr for longer than that.
+    """
+    for path in output_paths(spool, job_id):
+        try:
+            if os.stat(path).st_size > limit + 1:
+                os.truncate(path, limit + 1)
+        except FileNotFoundError:
+            pass
+
+
+def _read_capped(path, limit):
     try:
         with open(path, "rb") as handle:
-            data = handle.read(MAX_KEPT_OUTPUT + 1)
-            if len(data) > MAX_KEPT_OUTPUT:
-                rest = os.fstat(handle.fileno()).st_size - MAX_KEPT_OUTPUT
-                data = data[:MAX_KEPT_OUTPUT] + b"\n[cjc: %d more bytes not kept]\n" % rest
-            return data
+            data = handle.read(limit + 1)
     except FileNotFoundError:
         return b""
+    if len(data) > limit:
+        data = data[:limit] + CUT_MARKER % limit
+    return data
 
 
 def run_files(spool, job_id):
@@ -120,14 +138,14 @@ def run_files(spool, job_id):
     return output_paths(spool, job_id) + (script_path(spool, job_id),)
 
 
-def read_output(spool, job_id):
-    """(stdout, stderr) bytes of a job's run so far, each capped at MAX_KEPT_OUTPUT.
+def read_output(spool, job_id, limit=JOB_OUTPUT_LIMIT_DEFAULT):
+    """(stdout, stderr) bytes of a job's run so far, at most ``limit`` bytes per stream.
 
     The files stay: they are removed with :func:`remove_run_files` only after the end of the
     run (its output inside) has been committed, so a crash before the COMMIT loses nothing.
     """
     out_path, err_path = output_paths(spool, job_id)
-    return _read_capped(out_path), _read_capped(err_path)
+    return _read_capped(out_path, limit), _read_capped(err_path, limit)
 
 
 def remove_run_files(spool, job_ids):

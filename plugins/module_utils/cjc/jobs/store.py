@@ -15,11 +15,13 @@ Contract of this module:
 """
 
 import contextlib
+import errno
 import os
 import signal
 import sqlite3
 import sys
 import time
+import urllib.parse
 
 from ..errors import CjcError
 
@@ -170,6 +172,29 @@ class StoreError(CjcError):
     """The site database is missing, newer than this engine, or unusable."""
 
 
+class SiteDiskFull(StoreError):
+    """The site's disk has no room for a write: nothing of that write was recorded."""
+
+
+_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+
+
+def disk_full(err):
+    """Whether exception ``err`` says the site's disk (or the user's quota) is full."""
+    if isinstance(err, SiteDiskFull):
+        return True
+    if isinstance(err, OSError):
+        return err.errno in _FULL_ERRNOS
+    return isinstance(err, sqlite3.OperationalError) and (
+        getattr(err, "sqlite_errorname", "") == "SQLITE_FULL" or "disk is full" in str(err))
+
+
+def site_disk_full(path, err):
+    """The SiteDiskFull to raise for ``err`` about the database (or spool file) ``path``."""
+    return SiteDiskFull("site disk full: %s could not be written (%s); nothing of it was recorded: "
+                        "free space on the site's disk" % (path, err))
+
+
 def db_path(spool):
     """Where the site database of the site with ``spool`` lives."""
     return os.path.join(spool, DB_DIR, DB_NAME)
@@ -178,10 +203,12 @@ def db_path(spool):
 class Store:
     """One connection to a site database. Not shared between threads or processes."""
 
-    def __init__(self, path):
+    def __init__(self, path, create=False):
         self.path = path
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, one place only.
-        self.db = sqlite3.connect(path, timeout=60, isolation_level=None)
+        # mode=rw unless creating: opening never makes a database where there was none.
+        uri = "file:%s?mode=%s" % (urllib.parse.quote(os.path.abspath(path)), "rwc" if create else "rw")
+        self.db = sqlite3.connect(uri, timeout=60, isolation_level=None, uri=True)
         self.db.row_factory = sqlite3.Row
         mode = self.db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if mode.lower() != "wal":
@@ -209,12 +236,15 @@ class Store:
         changes = self.db.total_changes
         try:
             yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
+            if _FAULT_FILE and self.db.total_changes != changes:
+                _fault_point(operation)
+            self.db.execute("COMMIT")
+        except BaseException as err:
+            if self.db.in_transaction:  # a failed COMMIT (SQLITE_FULL) may leave it open
+                self.db.execute("ROLLBACK")
+            if disk_full(err) and not isinstance(err, SiteDiskFull):
+                raise site_disk_full(self.path, err) from err
             raise
-        if _FAULT_FILE and self.db.total_changes != changes:
-            _fault_point(operation)
-        self.db.execute("COMMIT")
 
     @contextlib.contextmanager
     def snapshot(self):
@@ -267,7 +297,9 @@ def create_store(spool, target=SCHEMA_VERSION):
     if not os.path.isdir(directory):
         os.makedirs(directory, 0o755)
     path = db_path(spool)
-    with Store(path) as store:
+    if os.path.exists(path):
+        check_database_file(path)
+    with Store(path, create=True) as store:
         _migrate(store, target)
     # Scripts and environments of every user are inside: root only (the -wal and -shm
     # files SQLite makes take this mode too). Users reach it through nqsdaemon.
@@ -281,14 +313,44 @@ def open_store(spool):
     if not os.path.isfile(path):
         raise StoreError("no site database at %s: make the site with cjcmksite (cluster site) or "
                          "install the engine (local site)" % path)
+    check_database_file(path)
     try:
         store = Store(path)
     except sqlite3.DatabaseError as err:
-        raise StoreError("site database %s cannot be opened: %s" % (path, err))
+        raise StoreError("site database %s cannot be opened: %s" % (path, _database_error(err)))
     try:
         if store.version() != SCHEMA_VERSION:
             _migrate(store)
+    except sqlite3.DatabaseError as err:
+        store.close()
+        raise StoreError("site database %s cannot be read: %s" % (path, _database_error(err)))
     except BaseException:
         store.close()
         raise
     return store
+
+
+def _database_error(err):
+    if "not a database" in str(err):
+        return "it is not an SQLite database: refused and left as it is; restore it from a backup " \
+               "(only cjcmksite makes a site database)"
+    return str(err)
+
+
+def check_database_file(path):
+    """Refuse an empty site database file before SQLite sees it.
+
+    SQLite takes a zero-length file for an empty database and writes a new one into it:
+    a site database truncated by a full or failing disk would silently become an empty
+    site. A file that is not SQLite at all SQLite refuses itself, without writing
+    (:class:`Store`). Only ``stat``: opening and closing the file would drop the POSIX
+    locks SQLite holds on it through this process's other connections.
+    """
+    try:
+        size = os.stat(path).st_size
+    except OSError as err:
+        raise StoreError("site database %s cannot be read: %s" % (path, err.strerror))
+    if size == 0:
+        raise StoreError("site database %s is empty (0 bytes): refused and left as it is; restore it from a backup "
+                         "(only cjcmksite makes a site database)" % path)
+

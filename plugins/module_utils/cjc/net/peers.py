@@ -22,7 +22,7 @@ from . import wire
 from .credential import CredentialError, consume_nonce
 from ..config.daemonconf import NQS_PORT_DEFAULT, SITE, load_daemon_conf
 from ..errors import CjcError
-from ..jobs.requests import Caller, NqsError, list_jobs, machine, map_remote_user, queue_status, submit_job
+from ..jobs.requests import Caller, NqsError, list_jobs, machine, map_remote_user, queue_status, script_of, submit_job
 
 
 class Refused(CjcError):
@@ -90,7 +90,7 @@ def handle_request(store, site, request, peer_address, credentials):
                                        or origin_job < 1):
             raise Refused("origin_job %r is not a request number" % (origin_job,))
         try:
-            job_id = submit_job(store, caller, request.get("script", ""), request.get("queue"),
+            job_id = submit_job(store, caller, script_of(request), request.get("queue"),
                                 request.get("name"), request.get("restart", "ENABLE"), request.get("env"),
                                 origin="machine %d user %s" % (sender, claim.user),
                                 origin_key=None if origin_job is None else (sender, origin_job),

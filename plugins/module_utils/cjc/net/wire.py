@@ -11,7 +11,9 @@ import struct
 
 from ..errors import CjcError
 
-MAX_FRAME = 256 * 1024
+# Fits the largest request: a 200 KiB job script (requests.MAX_SCRIPT) in base64 with its
+# environment. Replies larger than a frame are paged (qstat: docs/job-engine.md).
+MAX_FRAME = 1024 * 1024
 _HEADER = struct.Struct(">I")
 
 

@@ -296,6 +296,14 @@ class SiteAgent:
 
     def site_monitor(self, report=True, orphans=True):
         if not self.disk_present():
+            # A disk unmounted lazily (umount -l) or gone under a running site: its processes
+            # live on. "Not running" would let the cluster start the site on another node.
+            left = self._here()
+            if left:
+                if report:
+                    exit_reason("site database %s is gone but processes of the site still run here: %s"
+                                % (self.db_path, left[:10]))
+                return OCF_ERR_GENERIC
             if report and not self.is_probe():
                 exit_reason("site database %s is not accessible on this node (shared disk not mounted?)"
                             % self.db_path)
@@ -417,27 +425,48 @@ class SiteAgent:
         """pids of the site's owner, daemons and other processes on this node."""
         owner = self.owner()
         pids = [pid for pid in self.daemons_here().values() if pid]
-        pids = ([owner["pid"]] if owner else []) + pids
+        pids = ([owner["pid"]] if owner else [self.marked_owner()] if self.marked_owner() else []) + pids
         return pids + [pid for pid in self.processes_here() if pid not in pids]
+
+    def marked_owner(self):
+        """pid of the cjcpw this node's start marked, while it runs this site; else None.
+
+        The owner record lives on the site's disk; the mark is node-local, so the owner is
+        still found when the disk was unmounted lazily or vanished under it.
+        """
+        try:
+            with open(self.marker(), encoding="utf-8") as handle:
+                pid = int(handle.read().split()[0])
+            with open("/proc/%d/cmdline" % pid, "rb") as handle:
+                argv = handle.read().split(b"\0")
+        except (OSError, ValueError, IndexError):
+            return None
+        return pid if os.fsencode(self.db_path) in argv else None
 
     def site_stop(self):
         rc = self.site_validate(storage=False)
         if rc != OCF_SUCCESS:
             return OCF_SUCCESS if rc == OCF_ERR_INSTALLED else rc  # not installed: nothing of it runs
+        marked = self.marked_owner()
         self._unmark()  # an orderly stop is not a failure for the watcher to report
-        if not self.disk_present() or not self._here():
+        if not self._here() and not marked:
             return OCF_SUCCESS
         timings = self.timings()
-        try:
-            done = subprocess.run([self.command(CJCPW), "-stop", self.site_name], env=self._env(),
-                                  stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False,
-                                  timeout=timings.total_stop_seconds + 20)
-            if done.returncode != 0:
-                _log("cjcpw -stop %s: rc=%d %s" % (self.site_name, done.returncode,
-                                                   (done.stderr or done.stdout).strip()))
-        except subprocess.TimeoutExpired:
-            _log("cjcpw -stop %s did not return within STOP_TIMEOUT" % self.site_name)
-        left = self._here()
+        if not self.disk_present():
+            # lazily unmounted or gone: cjcpw cannot stop in order what it cannot see; SIGKILL below
+            _log("site database %s is gone: ending what runs of site %s here without cjcpw -stop"
+                 % (self.db_path, self.site_name))
+        else:
+            try:
+                done = subprocess.run([self.command(CJCPW), "-stop", self.site_name], env=self._env(),
+                                      stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False,
+                                      timeout=timings.total_stop_seconds + 20)
+                if done.returncode != 0:
+                    _log("cjcpw -stop %s: rc=%d %s" % (self.site_name, done.returncode,
+                                                       (done.stderr or done.stdout).strip()))
+            except subprocess.TimeoutExpired:
+                _log("cjcpw -stop %s did not return within STOP_TIMEOUT" % self.site_name)
+        left = self._here() + [pid for pid in [marked] if pid and _alive(pid)]
         if left:  # stop is a force operation: SIGKILL before giving up (a failed stop gets us fenced)
             _log("SIGKILL to what is left of site %s: %s" % (self.site_name, left))
             for pid in left:
@@ -446,13 +475,22 @@ class SiteAgent:
                 except ProcessLookupError:
                     pass
             deadline = time.monotonic() + 10
-            while self._here() and time.monotonic() < deadline:
+            while (self._here() or [pid for pid in left if _alive(pid)]) and time.monotonic() < deadline:
                 time.sleep(POLL)
-        left = self._here()
+        left = self._here() + [pid for pid in left if _alive(pid)]
         if left:
             exit_reason("site %s still runs after stop and SIGKILL: pids %s" % (self.site_name, left))
             return OCF_ERR_GENERIC
         return OCF_SUCCESS
+
+
+def _alive(pid):
+    """Whether ``pid`` exists and has not ended (a zombie has)."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as handle:
+            return handle.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return False
 
 
 def _which(name, path):
