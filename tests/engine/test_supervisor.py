@@ -269,7 +269,7 @@ def test_boot_timeout_stops_everything_started(rig):
     ticks = iter([0.0] + [10_000.0] * 1000)
     timings = SiteTimings(30, 30, 10)
     site = Registry(rig.layout).cluster[0]
-    supervisor = SiteSupervisor(rig.layout, site, timings, DaemonLog(site.spool, "test"), clock=lambda: next(ticks))
+    supervisor = SiteSupervisor(rig.layout, site, timings, DaemonLog(rig.layout, site.spool, "test"), clock=lambda: next(ticks))
     with pytest.raises(BootError) as err:
         supervisor.boot()
     assert "was not serving within BOOT_TIMEOUT=30 s" in str(err.value)

@@ -79,6 +79,7 @@ echo "end $ID $$ $(date +%s.%N)" >> "$T/runs.log"
 SUBMITTER = r"""
 import json, random, sys, time
 sys.path.insert(0, "/usr/lib/nqs/lib")
+from cjc.config.layout import layout_from
 from cjc.jobs.requests import Caller, poke, submit_job
 from cjc.jobs.store import open_store
 spool, spec = sys.argv[1], json.loads(sys.argv[2])
@@ -98,7 +99,7 @@ for k in range(spec["count"]):
             sys.stderr.write("retry %s: %s\n" % (name, err))
             time.sleep(0.05)
     print(job_id, name, flush=True)
-    poke(spool)
+    poke(layout_from(), spool)
     time.sleep(rng.uniform(0, spec["max_gap"]))
 """
 

@@ -19,7 +19,7 @@ import signal
 import socket
 import time
 
-from ..site.log import endpoint
+from ..site import endpoints
 from ..errors import CjcError
 from .store import (BATCH, DEFAULT_PIPE_QUEUE, DELETED, PIPE, QUEUED, RESTART_ATTRIBUTES, RESTART_FLAGS,
                     RUNNING, add_event)
@@ -49,12 +49,12 @@ class Caller(collections.namedtuple("Caller", "uid name")):
         return cls.of_uid(os.geteuid())
 
 
-def poke(spool):
-    """Wake the site's nqsdaemon (best effort)."""
+def poke(layout, spool):
+    """Wake the site's nqsdaemon on this node (best effort; root only: the wake socket is 0600)."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     try:
         sock.setblocking(False)
-        sock.sendto(b"w", endpoint(spool, "wake"))
+        endpoints.sendto(sock, b"w", endpoints.endpoint(layout, spool, "wake"))
     except OSError:
         pass
     finally:

@@ -67,6 +67,29 @@ def send_message(sock, message):
     sock.sendall(encode(message))
 
 
+class FrameProtocol:
+    """The frames as :class:`..server.Server` reads and writes them."""
+
+    @staticmethod
+    def parse(buffer):
+        """The request dict once ``buffer`` holds one whole frame, None while it needs more;
+        FrameError as soon as the header announces too much or more than one frame came."""
+        if len(buffer) < _HEADER.size:
+            return None
+        length = frame_length(buffer[:_HEADER.size])
+        if len(buffer) < _HEADER.size + length:
+            return None
+        if len(buffer) > _HEADER.size + length:
+            raise FrameError("%d bytes after the frame" % (len(buffer) - _HEADER.size - length))
+        return decode(buffer[_HEADER.size:])
+
+    encode = staticmethod(encode)
+
+    @staticmethod
+    def refusal(why):
+        return encode({"ok": False, "error": why})
+
+
 def call(address, message, timeout=10.0, family=socket.AF_INET, source=None):
     """Send one request frame to ``address`` and return the reply dict (or FrameError/OSError).
 

@@ -190,7 +190,7 @@ def start_detached(layout, site, log_name="cjcpw"):
         try:
             os.setsid()
             _redirect_output(site)
-            log = DaemonLog(site.spool, log_name)
+            log = DaemonLog(layout, site.spool, log_name)
             owner = Owner(layout, site, False, log)
             try:
                 owner.start()
