@@ -9,7 +9,6 @@ import json
 import os
 import pwd
 import socket
-import struct
 import subprocess
 import sys
 import time

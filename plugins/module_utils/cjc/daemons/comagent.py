@@ -123,9 +123,9 @@ class ComAgent:
                     conn.settimeout(1.0)
                     if endpoints.peer_uid(conn) != 0:
                         continue
-                    alive = self.server.is_alive(LOOP_STALE)
-                    answer = {"ok": True} if alive else {"ok": False, "error": "the HTTP loop has not turned "
-                                                                           "for %.0f s" % LOOP_STALE}
+                    answer = {"ok": True}
+                    if not self.server.is_alive(LOOP_STALE):
+                        answer = {"ok": False, "error": "the HTTP loop has not turned for %.0f s" % LOOP_STALE}
                     conn.sendall(json.dumps(answer).encode() + b"\n")
                 except OSError:
                     pass

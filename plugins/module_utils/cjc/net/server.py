@@ -261,4 +261,3 @@ def _who(peer):
     if isinstance(peer, tuple) and len(peer) >= 2:
         return "%s port %d" % (peer[0], peer[1])
     return "local uid %s" % (peer,) if isinstance(peer, int) else "a local process"
-
