@@ -129,7 +129,7 @@ class Server:
     # ------------------------------------------------------------ accept and read
 
     def _accept(self, listener):
-        for _ in range(64):  # a flood must not keep the loop in accept
+        for _turn in range(64):  # a flood must not keep the loop in accept
             try:
                 sock, peer = listener.accept()
             except (BlockingIOError, InterruptedError):
