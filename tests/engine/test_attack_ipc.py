@@ -20,6 +20,7 @@ from cjc.net import wire
 from cjc.net.portkeeper import take_over
 from cjc.ocf.agent import SiteAgent
 from cjc.site import endpoints
+from cjc.site.log import RateLimited
 
 from jobsite import USER_PYTHON, Node, free_port, make_root, make_users, remove_root, remove_users, wait_until
 
@@ -417,3 +418,39 @@ def test_slowloris_floods_and_unread_replies_delay_no_one(site):
     for server in ("local-requests", "netdaemon", "comagent"):
         lines = [ln for ln in text.splitlines() if "%s: refused connection" % server in ln]
         assert 1 <= len(lines) <= 20, (server, len(lines))
+
+
+def test_bind_removes_a_stale_socket_and_refuses_a_live_one_or_a_non_socket(fresh):
+    layout, spool = fresh.layout, fresh.spool
+    path = endpoints.endpoint(layout, spool, "log")
+    first = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    endpoints.bind(first, layout, path, endpoints.PRIVATE)
+    second = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    with pytest.raises(CjcError, match="another process already serves %s" % path):
+        endpoints.bind(second, layout, path, endpoints.PRIVATE)
+    first.close()  # its daemon died: the file stays behind, stale
+    endpoints.bind(second, layout, path, endpoints.PRIVATE)
+    second.close()
+    os.unlink(path)
+    with open(path, "w"):
+        pass
+    with pytest.raises(CjcError, match="is not a socket: remove it by hand"):
+        endpoints.bind(socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM), layout, path, endpoints.PRIVATE)
+    os.chmod(os.path.dirname(path), 0o777)
+    with pytest.raises(CjcError, match="writable by root only .*mode 777"):
+        endpoints.bind(socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM), layout, path, endpoints.PRIVATE)
+
+
+def test_refusal_lines_are_limited_to_a_burst_then_counted():
+    now = [0.0]
+    lines = []
+    limited = RateLimited(lines.append, burst=3, every=10.0, clock=lambda: now[0])
+    for number in range(50):
+        limited("refused %d" % number)
+    limited.flush()
+    assert lines == ["refused 0", "refused 1", "refused 2"]
+    now[0] = 10.0
+    limited.flush()
+    assert lines[3:] == ["47 more refusal(s) not logged in 10 s (at most 3 lines per 10 s)"]
+    limited("refused again")
+    assert lines[4:] == ["refused again"]
