@@ -102,20 +102,28 @@ class Server:
 
     def serve_once(self, timeout):
         for key, events in self.selector.select(timeout):
-            if key.data == "wake":
-                self._take_replies()
-            elif isinstance(key.data, _Connection):
-                if events & selectors.EVENT_READ:
-                    self._read(key.data)
-                elif events & selectors.EVENT_WRITE:
-                    self._write(key.data)
-            else:
-                self._accept(key.data)
+            try:
+                self._on_event(key.data, events)
+            except Exception as err:  # a bug must not end the loop, and with it every client's service
+                self.log.error("%s: %r while serving; the connection is closed" % (self.name, err))
+                if isinstance(key.data, _Connection):
+                    self._close(key.data)
         now = time.monotonic()
         for conn in [c for c in self.connections.values() if c.deadline < now]:
             self._refuse(conn, "no complete exchange within %.0f s" % self.limits.deadline)
         self.refusals.flush()
         self.heartbeat = now
+
+    def _on_event(self, data, events):
+        if data == "wake":
+            self._take_replies()
+        elif isinstance(data, _Connection):
+            if events & selectors.EVENT_READ:
+                self._read(data)
+            elif events & selectors.EVENT_WRITE:
+                self._write(data)
+        else:
+            self._accept(data)
 
     def is_alive(self, within):
         """True when the loop turned in the last ``within`` seconds."""
@@ -174,6 +182,9 @@ class Server:
             request = self.protocol.parse(conn.inbox)
         except wire.FrameError as err:
             self._refuse(conn, str(err))
+            return
+        except Exception as err:  # whatever a peer sends, the loop goes on
+            self._refuse(conn, "malformed request: %r" % (err,))
             return
         if request is None:
             return

@@ -41,6 +41,8 @@ def decode(body):
         message = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as err:
         raise FrameError("frame is not UTF-8 JSON: %s" % err)
+    except RecursionError:
+        raise FrameError("frame nests JSON too deeply")
     if not isinstance(message, dict):
         raise FrameError("frame does not hold a JSON object")
     return message
