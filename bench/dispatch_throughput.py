@@ -30,7 +30,7 @@ def main():
                 submit_job(store, root, "true\n", "bench")
             started = time.monotonic()
             qmgr(store, root, "start queue bench")
-            poke(site.spool)
+            poke(site.layout, site.spool)
             while True:
                 done = store.db.execute("SELECT count(*) FROM jobs WHERE state = 'EXITED'").fetchone()[0]
                 if done == args.count:

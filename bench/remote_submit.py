@@ -37,7 +37,7 @@ def main():
             started = time.monotonic()
             for _ in range(args.count):
                 submit_job(store, Caller(0, "root"), "true\n", "to_b")
-            poke(a.spool)
+            poke(a.layout, a.spool)
 
             def routed():
                 with store.snapshot() as db:

@@ -34,8 +34,8 @@ CORPUS = os.path.join(HERE, "bad_input")
 SITE = "testsite.example.com"
 HOSTS = ("127.0.0.1 localhost\n10.192.18.10 testsite.example.com testsite\n"
          "10.192.18.11 othersite.example.com othersite\n10.192.18.99 elsewhere.example.com\n")
-# What a run may change without being "partial state": logs, runtime records, bytecode, the WAL files.
-VOLATILE = re.compile(r"(^|/)(log|run|__pycache__)(/|$)|nqs\.db(-wal|-shm|-journal)?$")
+# What a run may change without being "partial state": logs, runtime records and sockets, bytecode, the WAL files.
+VOLATILE = re.compile(r"(^|/)(log|run|ipc|__pycache__)(/|$)|nqs\.db(-wal|-shm|-journal)?$")
 _LOG_PREFIX = re.compile(r"(?m)^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (\S+)\[\d+\] ")
 
 

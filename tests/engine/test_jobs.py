@@ -9,7 +9,8 @@ import time
 import psutil
 import pytest
 
-from cjc.site.log import DaemonLog, endpoint
+from cjc.site import endpoints
+from cjc.site.log import DaemonLog
 
 from jobsite import GID, USERS, Node, make_root, make_users, remove_root, remove_users, wait_until
 
@@ -199,7 +200,7 @@ def test_qdel_refuses_a_request_id_of_another_site_and_takes_this_sites_full_and
 
 def test_a_silent_local_client_holds_up_neither_dispatch_nor_other_users(site):
     silent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    silent.connect(endpoint(site.spool, "nqs"))  # connects and never sends a request
+    endpoints.connect(silent, endpoints.endpoint(site.layout, site.spool, "nqs"))  # connects and never sends a request
     try:
         job_id = site.qsub("echo ok\n", "-q", "guibs_1")
         assert site.wait_state(job_id, "EXITED", seconds=1.5)
@@ -281,7 +282,7 @@ def test_logdaemon_collects_daemon_logs_with_rotation(node, users):
     wait_until(lambda: "nqsdaemon[" in open(log_file).read(), 5, "nqsdaemon lines")
     text = open(log_file).read()
     assert "netdaemon[" in text and "nqsdaemon[%d] INFO: stopped in order" % node.procs[1].pid in text
-    log = DaemonLog(node.spool, "filler")
+    log = DaemonLog(node.layout, node.spool, "filler")
     for number in range(80):
         log.info("line %03d %s" % (number, "x" * 80))
     wait_until(lambda: "line 079" in open(log_file).read(), 5, "the last line")

@@ -268,7 +268,7 @@ def test_boot_timeout_stops_everything_started(rig):
     """Real daemons; the supervisor's step comes at BOOT_TIMEOUT before they serve."""
     timings = SiteTimings(30, 30, 10)
     site = Registry(rig.layout).cluster[0]
-    supervisor = SiteSupervisor(rig.layout, site, timings, DaemonLog(site.spool, "test"))
+    supervisor = SiteSupervisor(rig.layout, site, timings, DaemonLog(rig.layout, site.spool, "test"))
     supervisor.begin_boot(0.0)
     event, error = supervisor.step(30.0)
     assert event == BOOT_FAILED and isinstance(error, BootError)

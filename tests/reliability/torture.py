@@ -99,6 +99,7 @@ log end
 SUBMITTER = r"""
 import json, random, sys, time
 sys.path.insert(0, "/usr/lib/nqs/lib")
+from cjc.config.layout import layout_from
 from cjc.jobs.requests import Caller, poke, submit_job
 from cjc.jobs.store import open_store
 spool, spec = sys.argv[1], json.loads(sys.argv[2])
@@ -118,7 +119,7 @@ for k in range(spec["count"]):
             sys.stderr.write("retry %s: %s\n" % (name, err))
             time.sleep(0.05)
     print(job_id, name, flush=True)
-    poke(spool)
+    poke(layout_from(), spool)
     time.sleep(rng.uniform(0, spec["max_gap"]))
 """
 
@@ -568,7 +569,7 @@ class RouteTorture:
         script = '[ "$QSUB_QUEUE" = q_mig ] && sleep 1000\ntrue\n'
         with open_store(node.spool) as store:
             ids = {submit_job(store, Caller(0, "root"), script, queue=queue, name=name): name for name in names}
-        poke(node.spool)
+        poke(node.layout, node.spool)
         return ids
 
     def arm(self, operation):

@@ -10,7 +10,8 @@ from .common import layout_of
 
 def client_for(args, prog):
     """The SiteClient of the site NQS_SITE names (SPEC §2.9), or NqsFatal."""
-    return SiteClient(resolve_nqs_site(layout_of(args), prog))
+    layout = layout_of(args)
+    return SiteClient(layout, resolve_nqs_site(layout, prog))
 
 
 def request_label(job_id, site):

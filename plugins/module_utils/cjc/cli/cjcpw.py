@@ -65,7 +65,7 @@ def _body(argv):
         if args.site:
             parser.error("-stop takes only the site name")
         site = Registry(layout).require(args.stop)
-        report = stop_site(site, DaemonLog(site.spool, PROG))
+        report = stop_site(site, DaemonLog(layout, site.spool, PROG))
         print_stop_report(site, report)
         return 1 if report and report.leftovers else 0
     if args.site and not args.db_path and args.site.startswith("/"):
@@ -77,7 +77,7 @@ def _body(argv):
         start_detached(layout, site)
         print("cjcpw: site %s started (daemon pid %s)" % (site.name, site.daemon_pid()))
         return 0
-    return run_monitored(layout, site, DaemonLog(site.spool, PROG, tee=True))
+    return run_monitored(layout, site, DaemonLog(layout, site.spool, PROG, tee=True))
 
 
 def main(argv=None):

@@ -43,11 +43,11 @@ def _body(argv):
     except (socket.gaierror, socket.herror, UnicodeError):
         raise CjcError("%s does not resolve to an address" % args.address)
     port = args.port if args.port is not None else site_port(layout, address)
-    if keeper_present(address, port):
+    if keeper_present(layout, address, port):
         print("%s: port %d on %s is already held by nqsportkpr" % (PROG, port, address))
         return 0
     try:
-        keeper = PortKeeper(address, port)
+        keeper = PortKeeper(layout, address, port)
     except OSError as err:
         raise CjcError("cannot hold port %d on %s: %s (another process uses it, or the address is not "
                        "on this node)" % (port, address, err.strerror or err))

@@ -32,7 +32,7 @@ def _body(argv):
         raise SiteError("site %s has no readable database at %s" % (site.name, site.db_path))
     owner = live_owner(site)
     if owner:
-        timings = site_timings(site, DaemonLog(site.spool, PROG))
+        timings = site_timings(site, DaemonLog(layout, site.spool, PROG))
         request_daemons(site, UP, timings.boot_timeout + 5)
     elif is_owned(site):
         raise SiteError("site %s is owned by %s; start it there" % (site.name, describe_owner(owner)))

@@ -20,8 +20,9 @@ def _body(argv):
     parser.add_argument("site", nargs="?", help="cluster site name (default: the local site)")
     args = parser.parse_args(argv)
     require_root(PROG)
-    site = chosen_site(layout_of(args), args.site)
-    log = DaemonLog(site.spool, PROG)
+    layout = layout_of(args)
+    site = chosen_site(layout, args.site)
+    log = DaemonLog(layout, site.spool, PROG)
     owner = live_owner(site)
     if owner and owner.get("mode") == "cjcpw":
         request_daemons(site, DOWN, site_timings(site, log).total_stop_seconds + 5)

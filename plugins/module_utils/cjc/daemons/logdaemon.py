@@ -5,7 +5,10 @@
 Daemons send one datagram per line (:class:`..daemonlog.DaemonLog`). The file is
 rotated by size: ``nqs.log`` -> ``nqs.log.1`` -> ... -> ``nqs.log.<keep>`` (the
 oldest is dropped), so the site's disk never fills with logs. The log lives in
-the site's spool: it moves with the site on failover.
+the site's spool: it moves with the site on failover. Its socket is the site's
+node-local ``log`` endpoint, mode 0600 in a root-only directory (:mod:`..site.endpoints`);
+a datagram whose sender the kernel does not name as root is dropped, and said so in the
+log at most once per 10 s with a count.
 """
 
 import errno
@@ -15,7 +18,8 @@ import socket
 import sys
 
 from ..site import pidrecords
-from ..site.log import endpoint, format_line
+from ..site import endpoints
+from ..site.log import RateLimited, format_line
 from ..errors import CjcError
 from . import DaemonArgs, SignalReceiver
 
@@ -78,17 +82,18 @@ def main(argv=None):
     parser.add_argument("--max-bytes", type=int, default=1024 * 1024, help="rotate above this size (default 1 MiB)")
     parser.add_argument("--keep", type=int, default=5, help="rotated files kept (default 5)")
     try:
-        args, _layout, site = parser.parse_site(argv)
+        args, layout, site = parser.parse_site(argv)
     except CjcError as err:
         print("%s: %s" % (NAME, err), file=sys.stderr)
         return err.exit_status
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    path = endpoints.endpoint(layout, site.spool, "log")
     try:
-        sock.bind(endpoint(site.spool, "log"))
-    except OSError as err:
-        print("%s: cannot bind the log socket of site %s (%s): is another logdaemon running?"
-              % (NAME, site.name, err), file=sys.stderr)
+        endpoints.bind(sock, layout, path, endpoints.PRIVATE)
+    except CjcError as err:
+        print("%s: cannot bind the log socket of site %s: %s" % (NAME, site.name, err), file=sys.stderr)
         return 1
+    endpoints.accept_credentials(sock)
     sock.setblocking(False)
     log_dir = os.path.join(site.spool, "log")
     os.makedirs(log_dir, exist_ok=True)
@@ -99,26 +104,33 @@ def main(argv=None):
     record = site.record_path("logdaemon.pid")
     logfile.write([format_line(NAME, os.getpid(), "INFO", "collecting the logs of site %s" % site.name).encode()])
     pidrecords.write_record(record, os.getpid())
+    refusals = RateLimited(lambda line: logfile.write([format_line(NAME, os.getpid(), "WARNING", line).encode()]))
     try:
         while not signals.pending:
             selector.select(5.0)
-            _drain(sock, logfile)
-        _drain(sock, logfile)
+            _drain(sock, logfile, refusals)
+            refusals.flush()
+        _drain(sock, logfile, refusals)
         logfile.write([format_line(NAME, os.getpid(), "INFO", "stopped").encode()])
     finally:
         pidrecords.remove_record(record, os.getpid())
+        endpoints.unlink(path)
         logfile.close()
         signals.drain()
     return 0
 
 
-def _drain(sock, logfile):
+def _drain(sock, logfile, refusals):
     lines = []
     while True:
         try:
-            lines.append(sock.recv(65536))
+            line, uid = endpoints.recv_credentials(sock)
         except (BlockingIOError, InterruptedError):
             break
+        if uid != 0:
+            refusals("dropped a log line sent by uid %s: only the site's own (root) processes log here" % uid)
+            continue
+        lines.append(line)
         if len(lines) >= 512:
             logfile.write(lines)
             lines = []

@@ -38,15 +38,14 @@ import os
 import selectors
 import signal
 import socket
-import struct
 import subprocess
 import sys
-import threading
 import time
 
 from ..site import pidrecords
 from ..net import wire
-from ..site.log import DaemonLog, endpoint
+from ..site import endpoints
+from ..site.log import DaemonLog
 from ..errors import CjcError
 from ..jobs.jobstore import JobStore, RunEnd
 from ..config.daemonconf import job_output_limit
@@ -55,6 +54,7 @@ from ..net.credential import node_credentials
 from ..net.peers import remote_call
 from ..jobs.requests import Caller, poke, serve_request
 from ..net.client import WRITES
+from ..net.server import LOCAL_LIMITS, Server, per_thread
 from ..site.cgroup import JOBS, SiteGroup
 from ..site.ownership import open_lock_file
 from ..jobs.restart import recover
@@ -69,7 +69,6 @@ SPAWN_THREADS = 4
 ROUTE_RETRY = 10
 LEFTOVER_GRACE = 1.0
 DISK_ROOM = 4 * 1024 * 1024  # free bytes on the site disk before dispatch resumes after it was full
-_PEERCRED = struct.Struct("3i")
 
 
 class DaemonExit(Exception):
@@ -104,6 +103,7 @@ class NqsDaemon:
         self.unwritten = []      # [(what, write)]: records the full disk refused, oldest first
         self.disk_full = None    # the SiteDiskFull of the current episode, or None
         self.output_limit = job_output_limit(site)
+        self.bound = []          # the socket files this daemon made (removed at its end)
 
     # ------------------------------------------------------------ start
 
@@ -158,20 +158,22 @@ class NqsDaemon:
         return reply.get("id")
 
     def _bind(self):
+        """The local request and wake sockets (files of this node, :mod:`..site.endpoints`)."""
         self.requests = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.wake = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        try:
-            self.requests.bind(endpoint(self.site.spool, "nqs"))
-            self.wake.bind(endpoint(self.site.spool, "wake"))
-        except OSError as err:
-            raise CjcError("cannot bind the local sockets of site %s (%s): is another nqsdaemon of it running "
-                           "in this network namespace?" % (self.site.name, err))
-        self.requests.listen(64)
+        for sock, kind, mode in ((self.requests, "nqs", endpoints.PUBLIC), (self.wake, "wake", endpoints.PRIVATE)):
+            path = endpoints.endpoint(self.layout, self.site.spool, kind)
+            endpoints.bind(sock, self.layout, path, mode)
+            self.bound.append(path)
+        self.requests.listen(128)
         self.wake.setblocking(False)
         self.selector.register(self.wake, selectors.EVENT_READ, "wake")
-        # Users' requests are answered by a thread with its own database connection: a slow
-        # or silent client delays only other users' commands, never dispatch or reaping.
-        threading.Thread(target=self._serve_local_forever, name="local-requests", daemon=True).start()
+        # Users' requests are answered by a server thread of their own (its workers with their own
+        # database connections): a slow, silent or flooding client delays no one, least of all
+        # dispatch and reaping.
+        self.local_store = per_thread(lambda: open_store(self.site.spool))
+        self.local_server = Server([self.requests], wire.FrameProtocol, self._admit_local, self._serve_local,
+                                   self.log, LOCAL_LIMITS, "local-requests").serve_in_thread()
 
     def _install_signals(self):
         # SIGCHLD only wakes the loop, which reaps
@@ -290,31 +292,18 @@ class NqsDaemon:
                 except BlockingIOError:
                     pass
 
-    def _serve_local_forever(self):
-        """Answer the requests of non-root users' qsub/qstat/qdel/qmgr, one at a time."""
-        store = open_store(self.site.spool)
-        while True:
-            try:
-                conn, _addr = self.requests.accept()
-            except OSError as err:
-                self.log.warning("local request socket: %s" % err)
-                time.sleep(0.1)
-                continue
-            try:
-                conn.settimeout(2.0)
-                _pid, uid, _gid = _PEERCRED.unpack(
-                    conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size))
-                request = wire.recv_message(conn)
-                reply = serve_request(store, Caller.of_uid(uid), request)
-                wire.send_message(conn, reply)
-                if reply.get("ok") and request.get("op") in WRITES:
-                    poke(self.site.spool)  # new work for the main loop
-            except (OSError, wire.FrameError) as err:
-                self.log.warning("local request refused: %s" % err)
-            except Exception as err:  # a bug must not silence every user's commands
-                self.log.error("local request failed: %r" % (err,))
-            finally:
-                conn.close()
+    @staticmethod
+    def _admit_local(sock, _peer):
+        """A local client is who the kernel says it is (SO_PEERCRED), never what it sends."""
+        uid = endpoints.peer_uid(sock)
+        return "uid %d" % uid, Caller.of_uid(uid)
+
+    def _serve_local(self, caller, request):
+        """One request of a non-root user's qsub/qstat/qdel/qmgr (in a worker thread)."""
+        reply = serve_request(self.local_store(), caller, request)
+        if reply.get("ok") and request.get("op") in WRITES:
+            poke(self.layout, self.site.spool)  # new work for the main loop
+        return reply
 
     def _reap(self):
         ended = []
@@ -473,6 +462,8 @@ class NqsDaemon:
             self.log.error("site disk full at the stop: %s could not be recorded; those requests stay recorded "
                            "RUNNING and the restart rules apply to them at the next start" % what)
         pidrecords.remove_record(self.record, os.getpid())
+        for path in self.bound:
+            endpoints.unlink(path)
         self.spawner.shutdown()
         if self.store is not None:
             self.store.close()
@@ -485,7 +476,7 @@ def main(argv=None):
     except CjcError as err:
         print("%s: %s" % (NAME, err), file=sys.stderr)
         return err.exit_status
-    log = DaemonLog(site.spool, NAME)
+    log = DaemonLog(layout, site.spool, NAME)
     daemon = NqsDaemon(layout, site, args.site, log)
     status = 0
     try:

@@ -21,7 +21,7 @@ import socket
 import time
 import unicodedata
 
-from ..site.log import endpoint
+from ..site import endpoints
 from ..errors import CjcError
 from .jobstore import JobStore, NqsError, check_name, is_manager
 from .store import DEFAULT_PIPE_QUEUE, QUEUED, RESTART_FLAGS, ROUTING, RUNNING
@@ -46,12 +46,12 @@ class Caller(collections.namedtuple("Caller", "uid name")):
         return cls.of_uid(os.geteuid())
 
 
-def poke(spool):
-    """Wake the site's nqsdaemon (best effort)."""
+def poke(layout, spool):
+    """Wake the site's nqsdaemon on this node (best effort; root only: the wake socket is 0600)."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     try:
         sock.setblocking(False)
-        sock.sendto(b"w", endpoint(spool, "wake"))
+        endpoints.sendto(sock, b"w", endpoints.endpoint(layout, spool, "wake"))
     except OSError:
         pass
     finally:

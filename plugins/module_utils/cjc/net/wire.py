@@ -43,6 +43,8 @@ def decode(body):
         message = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as err:
         raise FrameError("frame is not UTF-8 JSON: %s" % err)
+    except RecursionError:
+        raise FrameError("frame nests JSON too deeply")
     if not isinstance(message, dict):
         raise FrameError("frame does not hold a JSON object")
     return message
@@ -67,6 +69,29 @@ def recv_message(sock):
 
 def send_message(sock, message):
     sock.sendall(encode(message))
+
+
+class FrameProtocol:
+    """The frames as :class:`..server.Server` reads and writes them."""
+
+    @staticmethod
+    def parse(buffer):
+        """The request dict once ``buffer`` holds one whole frame, None while it needs more;
+        FrameError as soon as the header announces too much or more than one frame came."""
+        if len(buffer) < _HEADER.size:
+            return None
+        length = frame_length(buffer[:_HEADER.size])
+        if len(buffer) < _HEADER.size + length:
+            return None
+        if len(buffer) > _HEADER.size + length:
+            raise FrameError("%d bytes after the frame" % (len(buffer) - _HEADER.size - length))
+        return decode(buffer[_HEADER.size:])
+
+    encode = staticmethod(encode)
+
+    @staticmethod
+    def refusal(why):
+        return encode({"ok": False, "error": why})
 
 
 def call(address, message, timeout=10.0, family=socket.AF_INET, source=None):

@@ -24,8 +24,9 @@ Actions (resource-agents ``ra-dev-guide``; functions ``site_<action>``):
     this node; 0 once nothing is left, else 1 (the cluster then fences).
 ``monitor``
     0 when the owner (cjcpw) of the site lives on this node (pid record: same pid,
-    same start time, not a zombie) and the site answers its comagent ``/health``
-    on ``127.<b.c.d>`` with every daemon's pid record alive (in ``maintenance=ON``
+    same start time, not a zombie) and the site's comagent answers ok on its root-only
+    ``health`` socket (docs/security.md, "Clients that are slow, many or hostile") with
+    every daemon's pid record alive (in ``maintenance=ON``
     cjcpw alone counts as running); 7 when nothing of the site runs here,
     including when the shared disk is not mounted here (a probe on the standby);
     1 when it runs only in part (a daemon or the owner died, orphans left: jobs
@@ -49,8 +50,7 @@ import subprocess
 import sys
 import time
 
-from ..site import pidrecords
-from ..config.daemonconf import comagent_endpoints
+from ..site import endpoints, pidrecords
 from ..site.daemonset import SITE_DAEMONS
 from ..errors import CjcError
 from ..config.layout import C_LOCALE, CJCPW, Layout
@@ -86,7 +86,7 @@ def metadata(timings=DEFAULT_TIMINGS):
 Runs one cjc cluster site (a JobCenter-model batch site whose database lives on a
 shared disk): start runs the site supervisor cjcpw (monitored: it exits when a site
 daemon dies), stop runs cjcpw -stop (orderly, bounded by the site's site.conf), monitor
-asks the site itself (owner alive, comagent /health answering, every daemon serving).
+asks the site itself (owner alive, comagent health answering, every daemon serving).
 The site's ownership lock on the shared disk refuses a second owner, so a start on one
 node while the site still runs on another fails instead of running it twice; that is
 not a substitute for fencing. Put it in a group after the floating IP (IPaddr2) and the
@@ -235,30 +235,30 @@ class SiteAgent:
         return {record[:-len(".pid")]: pidrecords.live_pid(site.record_path(record))
                 for spec in SITE_DAEMONS for record in spec.records}
 
-    def comagent_endpoint(self):
-        """(loopback address, port) of the site's comagent."""
-        return comagent_endpoints(self._site())[0]
-
     def health(self):
-        """None when the site's comagent answers /health with ok, else what is wrong."""
-        address, port = self.comagent_endpoint()
-        url = "http://%s:%d/health" % (address, port)
+        """None when the site's comagent answers on its root-only ``health`` socket with ok, else
+        what is wrong. That socket is the monitor's own (no user can connect to it, a thread
+        nothing else uses answers it): a slow or flooding client of comagent's HTTP port
+        cannot make the monitor time out and the cluster restart a healthy site."""
+        path = endpoints.endpoint(self.layout, self._site().spool, "health")
         try:
-            with socket.create_connection((address, port), timeout=HEALTH_TIMEOUT) as conn:
-                conn.sendall(b"GET /health HTTP/1.0\r\nHost: cjcsite\r\n\r\n")
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+                conn.settimeout(HEALTH_TIMEOUT)
+                endpoints.connect(conn, path)
+                uid = endpoints.peer_uid(conn)
+                if uid != 0:
+                    return "comagent health socket %s is served by uid %d, not root" % (path, uid)
                 data = b""
                 while True:
                     chunk = conn.recv(4096)
                     if not chunk:
                         break
                     data += chunk
-            head, _, body = data.partition(b"\r\n\r\n")
-            status = head.split(b"\r\n", 1)[0].split()
-            answer = json.loads(body.decode() or "{}")
+            answer = json.loads(data.decode() or "{}")
         except (OSError, ValueError) as err:
-            return "comagent %s does not answer: %s" % (url, err)
-        if len(status) < 2 or status[1] != b"200" or answer.get("ok") is not True:
-            return "comagent %s answered %s %r" % (url, b" ".join(status[1:]).decode(errors="replace"), answer)
+            return "comagent %s does not answer: %s" % (path, err)
+        if not isinstance(answer, dict) or answer.get("ok") is not True:
+            return "comagent %s answered %r" % (path, answer)
         return None
 
     # -- actions -----------------------------------------------------------------

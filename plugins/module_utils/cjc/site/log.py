@@ -2,27 +2,18 @@
 
 Each daemon holds a :class:`DaemonLog`; a line goes as one datagram to the
 logdaemon's socket. While no logdaemon listens (start, stop, crash), the line goes
-to the daemon's stderr instead, so nothing is lost silently.
-
-The local sockets of a site live in the abstract namespace, named after the real
-path of the site's spool: no path-length limit, no file left behind, and (being per
-network namespace) two test "nodes" never see each other's.
+to the daemon's stderr instead, so nothing is lost silently. The socket is the
+site's node-local, root-only ``log`` endpoint (:mod:`.endpoints`).
 """
 
 import os
 import socket
 import sys
 import time
-import zlib
+
+from . import endpoints
 
 MAX_LINE = 4000
-
-
-def endpoint(spool, kind):
-    """The abstract socket name of the site's ``kind`` endpoint (``log``, ``nqs``, ``wake``)."""
-    path = os.path.realpath(spool).encode("utf-8")
-    digest = "%08x%08x" % (zlib.crc32(path), zlib.adler32(path))  # zlib: no OpenSSL load at start
-    return "\0cjc-%s-%s" % (kind, digest)
 
 
 def format_line(name, pid, level, message, at=None):
@@ -31,14 +22,43 @@ def format_line(name, pid, level, message, at=None):
     return text.replace("\n", " | ")[:MAX_LINE]
 
 
+class RateLimited:
+    """Refusal lines, at most ``burst`` per ``every`` seconds: a flood of refused clients must
+    not flood the log (nor the disk). Lines beyond the burst are counted, and the count is
+    said in one line when the window is over (at the next line or :meth:`flush`)."""
+
+    def __init__(self, emit, burst=20, every=10.0, clock=time.monotonic):
+        self.emit, self.burst, self.every, self.clock = emit, burst, every, clock
+        self.window_end = 0.0
+        self.said = self.suppressed = 0
+
+    def __call__(self, line):
+        self.flush()
+        if self.said >= self.burst:
+            self.suppressed += 1
+            return
+        if not self.said:
+            self.window_end = self.clock() + self.every
+        self.said += 1
+        self.emit(line)
+
+    def flush(self):
+        """End the window once its time is over, saying how many lines it left out."""
+        if self.said and self.clock() >= self.window_end:
+            if self.suppressed:
+                self.emit("%d more refusal(s) not logged in %.0f s (at most %d lines per %.0f s)"
+                          % (self.suppressed, self.every, self.burst, self.every))
+            self.said = self.suppressed = 0
+
+
 class DaemonLog:
     """``log.info(...)``, ``log.warning(...)``, ``log.error(...)`` for one daemon."""
 
-    def __init__(self, spool, name, stream=None, tee=False):
-        """``tee``: write every line to ``stream`` too (a foreground cjcpw, whose stderr
-        the cluster software keeps)."""
+    def __init__(self, layout, spool, name, stream=None, tee=False):
+        """``layout``: the node's; ``tee``: write every line to ``stream`` too (a foreground
+        cjcpw, whose stderr the cluster software keeps)."""
         self.name, self.tee = name, tee
-        self.address = endpoint(spool, "log")
+        self.address = endpoints.endpoint(layout, spool, "log")
         self.stream = stream or sys.stderr
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         # A burst fills the receiver's small datagram queue: wait a little for room
@@ -48,7 +68,7 @@ class DaemonLog:
     def log(self, level, message):
         line = format_line(self.name, os.getpid(), level, message)
         try:
-            self.sock.sendto(line.encode("utf-8", "replace"), self.address)
+            endpoints.sendto(self.sock, line.encode("utf-8", "replace"), self.address)
             sent = True
         except OSError:
             sent = False

@@ -240,7 +240,7 @@ def start_detached(layout, site, log_name="cjcpw"):
         try:
             os.setsid()
             _redirect_output(site)
-            owner = Owner(layout, site, False, DaemonLog(site.spool, log_name), ready=lambda: answer("0 ok"))
+            owner = Owner(layout, site, False, DaemonLog(layout, site.spool, log_name), ready=lambda: answer("0 ok"))
             owner.start()
             status = owner.run()
             if owner.ready is not None:  # stopped before it served
