@@ -91,7 +91,7 @@ integration: venv
 clean:
 	rm -rf $(VENV) tests/output build
 
-# Reliability and speed (issue 9). Small sizes of torture and fuzz run in make test
+# Reliability and speed. Small sizes of torture and fuzz run in make test
 # (tests/engine/test_torture.py, test_fuzz.py); full sizes on demand:
 #   make torture [N=200]   crash torture, N trials (default 20)
 #   make fuzz [N=10000]    netdaemon fuzzing, N frames (default 10000)
@@ -104,7 +104,7 @@ fuzz: venv apt-deps
 bench: venv apt-deps apt-deps-pacemaker collection-link
 	$(PY) tests/reliability/benchtable.py
 
-# Pacemaker failover (issue 7, docs/pacemaker.md):
+# Pacemaker failover (docs/pacemaker.md):
 #   make drill [TRIGGERS=kill_cjcpw,standby,kill_node,split_brain]   a lab of its own, every job's fate
 #   make bench-failover [RUNS=5] [TOKEN_MS=3000]                      median failover time per trigger
 .PHONY: drill bench-failover
@@ -120,7 +120,7 @@ molecule-pacemaker: venv apt-deps apt-deps-pacemaker collection-link
 	PATH=$(abspath $(VENV))/bin:$$PATH CJC_COLLECTIONS_PATH=$(CJC_COLLECTIONS) $(VENV)/bin/molecule test -s pacemaker
 test-full: test
 
-# The build order as users run it (issue 6, roles/cjc_cluster/README.md):
+# The build order as users run it (roles/cjc_cluster/README.md):
 #   make demo [KEEP=1] [DEMO_FAILOVER=auto|pacemaker|lab] [DEMO_TRIGGER=kill_cjcpw|standby|kill_node]
 #   make role-tests    README variable tables = argument_specs; the drift_items filter
 #   make molecule      molecule test, scenario default (create, converge, idempotence, verify

@@ -3,7 +3,7 @@
 
     bench/build_time.py [--name LAB] [--runs N]
 
-Targets (issue 6): the full build (engine on both nodes, every step of the build order,
+Targets: the full build (engine on both nodes, every step of the build order,
 start check on both nodes) <= 60 s; the re-run <= 0.4 x the first run with changed=0.
 Each run uses a fresh lab (tests/lab); the lab is removed afterwards. Timings depend on
 the machine's load: the load average is printed with them.

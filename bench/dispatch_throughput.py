@@ -3,7 +3,7 @@
 
 The jobs are submitted to a stopped batch queue (run limit 64); the clock runs from
 ``qmgr start queue`` until the last job is recorded EXITED with its output in its
-tracker. Target (issue 3): >= 200 jobs/s. Run as root. Last line: the figure as a BENCH line.
+tracker. Target: >= 200 jobs/s. Run as root. Last line: the figure as a BENCH line.
 """
 
 import argparse

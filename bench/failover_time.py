@@ -1,4 +1,4 @@
-"""Failover time of a cjc site on the lab's real two-node Pacemaker cluster (issue 7).
+"""Failover time of a cjc site on the lab's real two-node Pacemaker cluster.
 
 For each trigger -- ``kill_cjcpw`` (SIGKILL of the site's cjcpw on the active node),
 ``standby`` (crm_standby of the active node), ``kill_node`` (link down + SIGKILL of
@@ -10,7 +10,7 @@ node, plus where that time goes (from the Pacemaker logs of both nodes).
     bench/failover_time.py [--runs 5] [--triggers kill_cjcpw,standby,kill_node]
                            [--token-ms 3000] [--monitor-interval 1] [--json FILE]
 
-Needs root and the Pacemaker packages (make apt-deps-pacemaker). Target (issue 7):
+Needs root and the Pacemaker packages (make apt-deps-pacemaker). Target:
 kill of cjcpw -> jobs re-running on the standby <= 3 s. The last line is the
 ``BENCH {...}`` result of that figure (bench/benchlib.py).
 """

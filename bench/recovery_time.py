@@ -4,7 +4,7 @@
 The jobs are spread over queues of every restart attribute, half of them restart
 DISABLE. Reported: the restart rules alone (``restart.recover``, one transaction),
 and a whole nqsdaemon start (leftover scan, rules, netdaemon, pid record).
-Target (issue 3): recovery of 10 000 jobs <= 1 s. Run as root. Last line: the figure as a BENCH line.
+Target: recovery of 10 000 jobs <= 1 s. Run as root. Last line: the figure as a BENCH line.
 """
 
 import argparse

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Site boot: `cjcpw -c` start -> every daemon serving (issue 4 target: <= 0.5 s).
+"""Site boot: `cjcpw -c` start -> every daemon serving (target: <= 0.5 s).
 
 `cjcpw -c` returns only once every daemon's pid record says it serves, so the
 command's wall time is the boot time (interpreter start included). Median of RUNS.

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Orderly stop with 100 running jobs (issue 4 target: <= 2 s; the guide's product: 1-2 min).
+"""Orderly stop with 100 running jobs (target: <= 2 s; the guide's product: 1-2 min).
 
 Each run makes a fresh site, starts it, submits 100 `sleep 600` jobs into a batch
 queue with run limit 100, waits until all 100 run, then times `cjcpw -stop`.

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Submit throughput: N jobs (default 2000) through the qsub command and through the engine API.
 
-Target (issue 3): >= 500 submits/s through the API. Each submit is its own durable
+Target: >= 500 submits/s through the API. Each submit is its own durable
 transaction (fsynced before it returns). Run as root. Last line: the API figure as a BENCH line (bench/benchlib.py).
 """
 

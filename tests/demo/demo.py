@@ -48,7 +48,7 @@ def drill_cli(lab, node, action, site, db, *args):
 
 
 def lab_failover(lab, site, db, report):
-    """No cluster manager: the failover an operator would do by hand (SPEC §2.4)."""
+    """No cluster manager: the failover an operator would do by hand (guide §2.1.4)."""
     active, standby = lab.node_names[0], lab.node_names[1]
     lab.move_vip(active)
     lab.start_daemon(active, CJCPW, site, db, log="/var/log/cjcpw-demo.log")
@@ -78,7 +78,7 @@ def lab_failover(lab, site, db, report):
 
 
 def pacemaker_failover(lab, site, inventory, report, logdir, trigger):
-    """playbooks/failover_drill.yml (issue 7): its job table and recovery time in the report."""
+    """playbooks/failover_drill.yml: its job table and recovery time in the report."""
     report["owner_before"] = owner(lab, site)
     log = os.path.join(logdir, "failover_drill.log")
     run = playbook.run_playbook(inventory, "failover_drill.yml", "-e", "failover_drill_trigger=%s" % trigger,

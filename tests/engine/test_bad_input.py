@@ -1,4 +1,4 @@
-"""Bad-input corpus (issue 9): every malformed argument, name, path, file and script gets the
+"""Bad-input corpus: every malformed argument, name, path, file and script gets the
 exact, actionable message, exit status != 0, no traceback and no partial state.
 
 The cases are data: ``tests/engine/bad_input/*.json`` (format in its README.md). They run
@@ -211,6 +211,6 @@ def test_a_bad_daemon_conf_value_is_reported_in_the_site_log(rig):
     finally:
         with open(conf, "w") as handle:
             handle.write(saved)
-    assert started.returncode == 0  # SPEC §2.6 / docs: a bad value is reported and ignored
+    assert started.returncode == 0  # guide §2.3(5) / docs: a bad value is reported and ignored
     assert ("%s:1: ipaddress=garbage is not an IPv4 address (like 192.168.1.100) (line ignored)" % conf
             in rig.logs()[len(logs_before):])

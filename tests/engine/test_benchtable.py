@@ -1,4 +1,4 @@
-"""``make bench`` collects every bench script's BENCH line into one table, whatever a script does (issue 9)."""
+"""``make bench`` collects every bench script's BENCH line into one table, whatever a script does."""
 
 import os
 import textwrap

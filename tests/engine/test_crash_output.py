@@ -1,4 +1,4 @@
-"""A crash between a job's end and its commit must not lose the run's output (issue 9, SPEC §2.10).
+"""A crash between a job's end and its commit must not lose the run's output (guide §2.5.4).
 
 Found by the crash torture: ``JobStore.record_ended`` reads a run's output files and
 *unlinks them inside the transaction* that records the end. When nqsdaemon dies

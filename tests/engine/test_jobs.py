@@ -1,4 +1,4 @@
-"""Jobs on a real local site: real daemons, real users, the installed commands (SPEC §2.9, §2.10, §2.12, §2.13)."""
+"""Jobs on a real local site: real daemons, real users, the installed commands (guide §2.5.2, §2.5.4, §2.2.1, §2.6.3)."""
 
 import os
 import pwd
@@ -215,7 +215,7 @@ def test_non_root_commands_need_the_daemon(node, users):
     assert done.returncode == 1 and "nqsdaemon of site" in done.stderr and "is not running" in done.stderr
 
 
-# ---------------------------------------------------------------- NQS_SITE (SPEC §2.9)
+# ---------------------------------------------------------------- NQS_SITE (guide §2.5.2)
 
 @pytest.mark.parametrize("value", ["", socket.gethostname()])
 def test_nqs_site_unset_or_hostname_is_the_local_site(node, value):
@@ -233,7 +233,7 @@ def test_nqs_site_unknown_is_fatal(node, command, name):
     assert done.stdout == ""
 
 
-# ---------------------------------------------------------------- stop (SPEC §2.13)
+# ---------------------------------------------------------------- stop (guide §2.6.3)
 
 def test_background_process_of_a_job_is_ended_at_stop(site):
     job_id = site.qsub("setsid sleep 1000 &\necho left; sleep 1000\n", user="cjct1")

@@ -1,4 +1,4 @@
-"""cjcmksite (SPEC §2.3): every check refuses with its own message and leaves nothing behind."""
+"""cjcmksite (guide §2.3(6)): every check refuses with its own message and leaves nothing behind."""
 
 import os
 import random

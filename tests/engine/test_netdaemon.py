@@ -1,4 +1,4 @@
-"""netdaemon: remote submit/status between machine IDs with user mapping; refusals (guide §2.12).
+"""netdaemon: remote submit/status between machine IDs with user mapping; refusals (guide §2.2.1).
 
 The attacks on the credential itself are in test_attack_peers.py.
 """

@@ -1,4 +1,4 @@
-"""The site under a real two-node Pacemaker cluster (issue 7): the OCF agent passes
+"""The site under a real two-node Pacemaker cluster: the OCF agent passes
 ocf-tester, cjc_cluster_service's pacemaker backend registers the site (idempotent,
 check mode, absent removes only its own objects), and failover drills with jobs in
 flight: SIGKILL of cjcpw, standby, hard node kill, split brain without fencing.

@@ -1,4 +1,4 @@
-"""The rendering cluster-product backends (guide §3-§6, SPEC §3): golden files, merge,
+"""The rendering cluster-product backends (guide §3-§6): golden files, merge,
 idempotence, check mode and diff, the product CLI run only when present, hostile values.
 
 Golden files are under ``golden/<product>/<case>/``, rendered from the guide's own

@@ -1,5 +1,5 @@
 """The generated Linux/UNIX scripts of the guide's products, executed against the real engine
-(SPEC §3): a real site (cjcmksite) in a network namespace, the scripts run the way the
+(guide §3-§6): a real site (cjcmksite) in a network namespace, the scripts run the way the
 product runs them, with the product's environment variables, and nothing else.
 
 What this proves: the scripts start, supervise and stop the site as the guide says.

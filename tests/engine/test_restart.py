@@ -1,4 +1,4 @@
-"""Failover continuation (SPEC §2.10, guide §2.5.4): the restart matrix, by really killing things.
+"""Failover continuation (guide §2.5.4): the restart matrix, by really killing things.
 
 Every combination of queue restart attribute (RESTART, PURGE, STOP, MIGRATION_PURGE,
 MIGRATION_STOP) and job restart flag (ENABLE, DISABLE) runs at once on one site;

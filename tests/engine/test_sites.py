@@ -1,4 +1,4 @@
-"""The link registry, cjcls and NQS_SITE resolution (SPEC §2.2, §2.8, §2.9)."""
+"""The link registry, cjcls and NQS_SITE resolution (guide §2.1.1, §2.5.3, §2.5.2)."""
 
 import os
 import shutil
@@ -87,7 +87,7 @@ def test_installed_engine_knows_whether_it_is_the_expected_one(tmp_path):
 
 
 def test_install_byte_compiles_the_package_for_the_commands_interpreter(tmp_path):
-    """Every daemon start would compile the engine again without it (boot time, issue 4)."""
+    """Every daemon start would compile the engine again without it (boot time)."""
     layout = Layout(str(tmp_path))
     assert install_engine(layout, sys.executable, 100, check=True)
     assert not os.path.exists(layout.engine_lib), "check mode wrote files"

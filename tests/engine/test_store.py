@@ -1,4 +1,4 @@
-"""The site database (SPEC §2.10): versioned schema, forward migrations, durability, atomicity."""
+"""The site database (guide §2.5.4): versioned schema, forward migrations, durability, atomicity."""
 
 import os
 import signal

@@ -1,4 +1,4 @@
-"""The store's crash-test hook (issue 9): off by default, fires once, kills before COMMIT."""
+"""The store's crash-test hook: off by default, fires once, kills before COMMIT."""
 
 import os
 import sqlite3

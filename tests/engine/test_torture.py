@@ -1,4 +1,4 @@
-"""Crash torture, small size (issue 9): every kill mode once, restarts alternating between nodes.
+"""Crash torture, small size: every kill mode once, restarts alternating between nodes.
 
 ``make torture N=200`` is the full run (tests/reliability/torture.py).
 """

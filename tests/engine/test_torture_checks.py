@@ -1,4 +1,4 @@
-"""The crash torture's verdicts catch what they claim to (issue 9): fed made-up evidence, no lab."""
+"""The crash torture's verdicts catch what they claim to: fed made-up evidence, no lab."""
 
 import os
 import sqlite3

@@ -1,4 +1,4 @@
-"""Two lab nodes sharing one site DB: the ownership lock across nodes (SPEC §2.10, issue 4).
+"""Two lab nodes sharing one site DB: the ownership lock across nodes (guide §2.5.4).
 
 Node = network + mount + UTS namespace (tests/lab); each node has its own engine
 install in its own /usr/lib/nqs, both see the shared disk at the same path.

@@ -1,4 +1,4 @@
-"""Failover drills of a cjc site on the lab's real two-node Pacemaker cluster (issue 7).
+"""Failover drills of a cjc site on the lab's real two-node Pacemaker cluster.
 
 ``from failover import SiteCluster`` (tests/ on sys.path, as tests/conftest.py does).
 Used by tests/engine/test_pacemaker.py, bench/failover_time.py and ``make demo``.

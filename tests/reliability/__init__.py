@@ -1,4 +1,4 @@
-"""Reliability harnesses of issue 9: crash torture (torture.py) and netdaemon fuzzing (fuzz.py).
+"""Reliability harnesses of crash torture (torture.py) and netdaemon fuzzing (fuzz.py).
 
 Each is a library the engine tests run at a small size and a command ``make torture`` /
 ``make fuzz`` runs at full size.

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Crash torture (issue 9): SIGKILL the site at random moments while jobs flow; nothing lost or run twice.
+"""Crash torture: SIGKILL the site at random moments while jobs flow; nothing lost or run twice.
 
 ``make torture N=200`` runs ``torture.py -n 200``; ``tests/engine/test_torture.py``
 runs a few trials inside ``make test``.

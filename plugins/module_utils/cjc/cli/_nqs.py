@@ -9,7 +9,7 @@ from .common import layout_of
 
 
 def client_for(args, prog):
-    """The SiteClient of the site NQS_SITE names (SPEC §2.9), or NqsFatal."""
+    """The SiteClient of the site NQS_SITE names (guide §2.5.2), or NqsFatal."""
     layout = layout_of(args)
     return SiteClient(layout, resolve_nqs_site(layout, prog))
 

@@ -1,7 +1,7 @@
 """``qsub [-q QUEUE] [-r NAME] [-nr] [-v VAR[=VALUE],...] [-x] [-s SHELL] [SCRIPT]``: submit a job.
 
 The script comes from the file SCRIPT, or from standard input. The job runs as
-the submitting user on the site NQS_SITE names (SPEC §2.9); ``-nr`` marks it not
+the submitting user on the site NQS_SITE names (guide §2.5.2); ``-nr`` marks it not
 restartable (restart DISABLE, guide §2.5.4).
 """
 

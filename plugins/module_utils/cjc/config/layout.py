@@ -1,6 +1,6 @@
 """Where everything lives: every documented absolute path under one root prefix.
 
-SPEC §2.1: the install layout is fixed (``/usr/lib/nqs``, ``/usr/spool/nqs``, ...),
+docs/engine.md: the install layout is fixed (``/usr/lib/nqs``, ``/usr/spool/nqs``, ...),
 but every path resolves under a root prefix (default ``/``) so several "nodes" can
 live on one machine and tests never write to the real ``/usr``. The prefix comes
 from ``--root DIR``, else the ``CJC_ROOT`` environment variable, else ``/``.

@@ -1,4 +1,4 @@
-"""``site.conf``: the start/stop timing of a site (guide §2.1.5, SPEC §2.5).
+"""``site.conf``: the start/stop timing of a site (guide §2.1.5).
 
 Local site: ``/usr/lib/nqs/etc/site.conf``; cluster site: ``<db>/etc/site.conf``.
 

@@ -1,4 +1,4 @@
-"""comagent: the site's status endpoint, HTTP/JSON (guide §2.1.4, SPEC §2.4).
+"""comagent: the site's status endpoint, HTTP/JSON (guide §2.1.4).
 
 ``comagent --root ROOT --site local|DB-PATH`` (installed at ``/usr/lib/nqs/combase/comagent``).
 

@@ -1,4 +1,4 @@
-"""nqsdaemon: queues and job execution of one site (guide §2.1.4, SPEC §2.10).
+"""nqsdaemon: queues and job execution of one site (guide §2.1.4, §2.5.4).
 
 ``nqsdaemon --root ROOT --site local|DB-PATH``
 
@@ -20,7 +20,7 @@ requests; sleep until a signal, a poke or the next tick.
 SIGTERM is an orderly stop (exit 0): dispatching stops, every running job's
 process group gets SIGTERM, the daemon waits for them (the supervisor's deadline
 bounds this) and leaves them recorded RUNNING so the restart rules apply at the
-next start; then background processes the jobs left are ended (SPEC §2.13),
+next start; then background processes the jobs left are ended (guide §2.6.3),
 netdaemon is stopped and the record removed. If netdaemon dies, nqsdaemon exits 1.
 
 A full site disk (ENOSPC, SQLITE_FULL) stops no daemon: a write the disk refuses
@@ -457,7 +457,7 @@ class NqsDaemon:
             except ProcessLookupError:
                 pass
         if status == 0:  # after netdaemon: it runs in the jobs group too
-            self._end_leftover_jobs("left behind by jobs at site stop (§2.13)")
+            self._end_leftover_jobs("left behind by jobs at site stop (§2.6.3)")
         for what, _write in self.unwritten:
             self.log.error("site disk full at the stop: %s could not be recorded; those requests stay recorded "
                            "RUNNING and the restart rules apply to them at the next start" % what)

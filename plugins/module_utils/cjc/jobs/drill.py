@@ -6,7 +6,7 @@ database; nothing here starts, stops or kills anything.
 
 One job of each restart flag (ENABLE, and DISABLE = ``qsub -nr``) goes into a queue of
 each restart attribute; after the site moved, each job's fate must be the one of
-SPEC §2.10 / guide §2.5.4 (:data:`EXPECTED`).
+guide §2.5.4 (:data:`EXPECTED`).
 """
 
 #: queue -> (restart attribute, extra qmgr attributes); q_dest is the migration destination

@@ -1,4 +1,4 @@
-"""The engine API of a site: what qsub, qstat, qdel and qmgr do (SPEC §2.9, §2.10).
+"""The engine API of a site: what qsub, qstat, qdel and qmgr do (guide §2.5.2, §2.5.4).
 
 Every function takes an open :class:`~.store.Store` and the :class:`Caller` it
 acts for, and does its work in one transaction (all or nothing). Root calls these

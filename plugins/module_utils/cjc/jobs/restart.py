@@ -1,4 +1,4 @@
-"""Failover continuation: what happens at site start to jobs that were running (SPEC §2.10, guide §2.5.4).
+"""Failover continuation: what happens at site start to jobs that were running (guide §2.5.4).
 
 When nqsdaemon starts, every job still recorded as RUNNING was interrupted (the
 daemon ended leftover job processes first, so none runs). Each is handled by its

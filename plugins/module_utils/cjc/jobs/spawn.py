@@ -1,6 +1,6 @@
 """Running one job: its user, its environment, its session, its output files.
 
-A job runs (SPEC §2.10, §2.12):
+A job runs (guide §2.5.4, §2.2.1):
   * under its owner's UID, primary GID and supplementary groups (looked up by UID:
     both nodes have identical UIDs), never as root unless root submitted it;
   * with a clean environment: the owner's HOME/USER/LOGNAME/SHELL, a fixed PATH,

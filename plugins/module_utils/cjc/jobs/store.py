@@ -1,7 +1,7 @@
 """The site database: queues, jobs (requests), trackers, managers, machines, user maps.
 
 One SQLite file per site, ``<spool>/private/nqs.db``, so moving the disk moves the
-site (SPEC §2.1). Durability (SPEC §2.10): WAL journal with ``synchronous=FULL``;
+site (docs/engine.md). Durability (guide §2.5.4): WAL journal with ``synchronous=FULL``;
 a transaction that returned has been fsynced, so a committed submit survives a
 power loss or a SIGKILL at any instant.
 
@@ -101,7 +101,7 @@ MIGRATIONS = (
     );
     CREATE TABLE managers (name TEXT PRIMARY KEY);
     """,
-    # 1 -> 2: migration destinations and the network (machine IDs, user mapping, SPEC §2.12).
+    # 1 -> 2: migration destinations and the network (machine IDs, user mapping, guide §2.2.1).
     """
     ALTER TABLE queues ADD COLUMN migration_dest TEXT;
     CREATE TABLE machines (
@@ -213,7 +213,7 @@ class Store:
         mode = self.db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if mode.lower() != "wal":
             raise StoreError("%s: cannot switch the site database to WAL mode (got %s)" % (path, mode))
-        self.db.execute("PRAGMA synchronous=FULL")  # SPEC §2.10: survive power loss
+        self.db.execute("PRAGMA synchronous=FULL")  # guide §2.5.4: survive power loss
 
     def close(self):
         self.db.close()

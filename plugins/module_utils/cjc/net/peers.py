@@ -10,7 +10,7 @@ as the sender's root daemon knows it (the owner the kernel named at local submit
 A request is served only when its credential is valid and fresh, its nonce unseen,
 the sender's machine ID is known to this site (``qmgr add mid``) and it comes from
 that machine's registered address, and (for submit/status) the credential's user is
-mapped to a local user (``qmgr add map``, guide §2.12). No other field of a frame
+mapped to a local user (``qmgr add map``, guide §2.2.1). No other field of a frame
 says who anyone is. Everything else is refused with a reason; nothing a peer sends
 can crash the daemon.
 """
@@ -80,7 +80,7 @@ def handle_request(store, site, request, peer_address, credentials):
     except KeyError:
         raise Refused("mapped user %s does not exist on this node" % local_user)
     if caller.uid == 0 and claim.user != "root":
-        # guide §2.10: a job never runs as root unless root submitted it
+        # guide §2.5.4: a job never runs as root unless root submitted it
         raise Refused("user %s of machine ID %d is mapped to root: refused" % (claim.user, sender))
     if op == "submit":
         # "origin_job" (the request number at the sender) makes it exactly-once: a re-send of

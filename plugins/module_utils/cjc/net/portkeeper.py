@@ -1,4 +1,4 @@
-"""The NQS port of a site (SPEC §2.11, guide §3.1.3): keep it, hand it over, take it.
+"""The NQS port of a site (guide §3.1.3): keep it, hand it over, take it.
 
 ``nqsportkpr <address>`` binds and listens on the NQS port of that address so no
 other process can take it while the site starts. It offers the listening socket on

@@ -1,4 +1,4 @@
-"""``ocf:cjc:cjcsite``: the OCF resource agent of a cluster site (SPEC §3, issue 7).
+"""``ocf:cjc:cjcsite``: the OCF resource agent of a cluster site (guide §3-§6).
 
 Installed by :func:`..install.install_engine` at
 ``<root>/usr/lib/ocf/resource.d/cjc/cjcsite`` as a small POSIX shell script
@@ -17,7 +17,7 @@ Actions (resource-agents ``ra-dev-guide``; functions ``site_<action>``):
     ``sh`` watcher: when cjcpw exits non-zero after the start succeeded (a daemon
     died: exit 3; or cjcpw itself was killed), the watcher tells the cluster at
     once with ``crm_resource --fail`` -- the exit of cjcpw is what the cluster
-    watches (SPEC §2.4), without waiting for the next monitor.
+    watches (guide §2.1.4), without waiting for the next monitor.
 ``stop``
     nothing of the site runs here -> 0; otherwise ``cjcpw -stop <site>`` (orderly,
     bounded by ``site.conf``), then SIGKILL of whatever of the site is left on

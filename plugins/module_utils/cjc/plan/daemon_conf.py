@@ -1,6 +1,6 @@
 """Planned edits of the documented configuration files (``cjc_daemon_conf``).
 
-Which file (SPEC §2.1, §2.5, §2.6):
+Which file (guide §2.1.5, §2.3(5), docs/engine.md):
 
 ==============  ==============================  =====================================
 scope           without ``db_path``             with ``db_path`` (a cluster site)

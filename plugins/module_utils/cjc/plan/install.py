@@ -98,7 +98,7 @@ def package_fingerprint(package=PACKAGE_DIR):
     """SHA-256 over the package's file names and contents: equal means the same engine.
 
     The engine role compares the controller's fingerprint with the installed copy's to
-    skip the transfer when a node is already up to date (issue 6: a re-run is cheap).
+    skip the transfer when a node is already up to date (a re-run is cheap).
     """
     digest = hashlib.sha256()
     for relative in _package_files(package):
@@ -202,7 +202,7 @@ def install_engine(layout, python, local_machine_id=None, check=False, source=PA
     for documented, module in sorted(COMMANDS.items()):
         text = WRAPPER.format(python=python, documented=documented, lib=lib, module=module)
         _ensure_file(layout.path(documented), text, 0o755, changed, check)
-    # the OCF resource agent ocf:cjc:cjcsite where Pacemaker looks for it (issue 7)
+    # the OCF resource agent ocf:cjc:cjcsite where Pacemaker looks for it
     _ensure_dir(layout.path(os.path.dirname(agent.AGENT_PATH)), changed, check)
     _ensure_file(layout.path(agent.AGENT_PATH), agent.agent_script(python, lib), 0o755, changed, check)
     if read_siteinfo(layout.spool) is None and local_machine_id is not None:

@@ -1,4 +1,4 @@
-"""cjcmksite: make a cluster site's database on the active node (guide §2.3(6), SPEC §2.3).
+"""cjcmksite: make a cluster site's database on the active node (guide §2.3(6)).
 
 ``plan_mksite`` only reads and runs every documented check, so the Ansible module
 can predict a run in check mode; ``make_site`` then builds the tree atomically:
@@ -57,7 +57,7 @@ def check_db_location(db_path, mount_point=None):
 
 
 def plan_mksite(layout, name, machine_id, db_path, mount_point=None):
-    """Run every check of SPEC §2.3 without changing anything; return the plan."""
+    """Run every check of guide §2.3(6) without changing anything; return the plan."""
     machine_id = parse_machine_id(machine_id)
     db_path = check_db_path_syntax(db_path)
     if not os.path.isdir(layout.spool):
@@ -111,7 +111,7 @@ def build_spool(spool, plan):
 
 
 def build_database(spool, plan):
-    """Phase 3: the site database, with the default queues guilb_def -> guibs_1 (§2.10)."""
+    """Phase 3: the site database, with the default queues guilb_def -> guibs_1 (§2.5.4)."""
     create_store(spool)
 
 

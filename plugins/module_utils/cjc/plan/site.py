@@ -13,7 +13,7 @@ States of a **cluster site** (``db_path`` required):
     DB's identity must match ``name`` (and ``machine_id`` when given) and only the
     link ``/usr/spool/nqs/<HEX>`` -> DB is (re)made. When no DB exists yet and the
     site's address is configured on this node (the active node), the DB is made
-    with the cjcmksite logic (every check of SPEC §2.3). When no DB is visible and
+    with the cjcmksite logic (every check of guide §2.3(6)). When no DB is visible and
     the address is not here (a standby without the shared disk), only the link is
     made, with a warning: ``cjcpw`` checks the DB when it starts the site.
 ``absent``
@@ -24,7 +24,7 @@ States of a **cluster site** (``db_path`` required):
     The site's daemons run / do not run on this node: ``cjcpw -c <name> <db>`` /
     ``cjcpw -stop <name>``. While ``maintenance=ON`` is set, ``nqsstart <name>`` /
     ``nqsstop <name>`` are used instead, so a supervising ``cjcpw`` (and with it
-    the cluster) is not disturbed (SPEC §2.4).
+    the cluster) is not disturbed (guide §2.1.4).
 ``maintenance``
     ``maintenance=ON`` in the common ``rc/daemon.conf`` of this node, and the
     site present. Nothing is started or stopped: the setting applies from the next
@@ -152,7 +152,7 @@ def _plan_local(layout, request):
         raise SiteError("the local site has no identity (%s/siteinfo is missing): install the engine "
                         "with its local machine ID first (role cjc.cluster.engine)" % layout.spool)
     if request.state == ABSENT:
-        raise SiteError("the local site always exists (SPEC §2.2) and cannot be removed; to keep it "
+        raise SiteError("the local site always exists (guide §2.1.1) and cannot be removed; to keep it "
                         "from starting at boot set local_daemon=OFF with cjc_daemon_conf (scope common)")
     if request.state == MAINTENANCE:
         raise SiteError("maintenance applies to cluster sites supervised by cjcpw; for the local site "

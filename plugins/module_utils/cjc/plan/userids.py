@@ -1,4 +1,4 @@
-"""Job users' UIDs and GIDs across the nodes of a cluster (guide §2.2.1, SPEC §2.12, §4 step 4).
+"""Job users' UIDs and GIDs across the nodes of a cluster (guide §2.2.1, §2.3 step 4).
 
 A job runs under its owner's *user ID*, so after a failover the standby must know
 every job user with the same UID (and GID) as the active node. This module:

@@ -1,5 +1,5 @@
 """The daemons of a site, as data: what the supervisor starts, in which order, and
-which pid records tell that each one serves (guide §2.1.4, SPEC §2.4).
+which pid records tell that each one serves (guide §2.1.4).
 
 ``netdaemon`` is started by ``nqsdaemon`` (its parent, as in the guide), so it is
 not spawned here; its record is part of nqsdaemon's readiness and liveness.

@@ -1,4 +1,4 @@
-"""NQS_SITE: which site a user command acts on (guide §2.5.2, SPEC §2.9).
+"""NQS_SITE: which site a user command acts on (guide §2.5.2).
 
 Unset, empty or equal to this host's name -> the local site. Otherwise the cluster
 site of that name registered on this node (also found through the address the

@@ -7,7 +7,7 @@ the environment nor the process name counts: a user process that sets
 ``CJC_SITE_SPOOL`` or calls itself nqsdaemon is not the site's, is not ended by its
 stop and does not make it look running. Where no cgroup is usable the weaker
 environment scan stands in (see :mod:`.cgroup`). A stop must end every one of them
-(guide §2.13: nothing started from the site may keep the shared disk busy).
+(guide §2.6.3: nothing started from the site may keep the shared disk busy).
 """
 
 import time

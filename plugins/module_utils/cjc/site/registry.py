@@ -1,4 +1,4 @@
-"""Sites and the link registry of one node (guide §2.1.1, §2.1.2, SPEC §2.2).
+"""Sites and the link registry of one node (guide §2.1.1, §2.1.2).
 
 * The **local site**: name = this host's name, DB = ``/usr/spool/nqs``.
 * **Cluster sites**: DB on a shared disk, registered on each node that may run them

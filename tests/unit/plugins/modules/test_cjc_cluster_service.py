@@ -21,7 +21,7 @@ RENDERED = {"serviceguard": {}, "clusterpro": {}, "suncluster": {}, "suncluster2
 
 @pytest.mark.parametrize("product", sorted(RENDERED))
 def test_rendering_products_write_files_once_and_return_commands(run, tmp_path, product):
-    """The products of issue #8 (tested in depth in tests/engine/test_products_*.py)."""
+    """The products  (tested in depth in tests/engine/test_products_*.py)."""
     args = dict(BASE, product=product, config_dir=str(tmp_path), options=RENDERED[product])
     check = run(cjc_cluster_service, args, check_mode=True)
     assert check["changed"] is True and os.listdir(str(tmp_path)) == []

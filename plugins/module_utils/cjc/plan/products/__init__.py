@@ -1,4 +1,4 @@
-"""Cluster products: one product-neutral request, one backend per product (SPEC §3).
+"""Cluster products: one product-neutral request, one backend per product (guide §3-§6).
 
 ``cjc_cluster_service`` registers a site's start/stop/monitor with a cluster
 product. The request is the same for every product:

@@ -1,4 +1,4 @@
-"""CLUSTERPRO / EXPRESSCLUSTER for Linux backend of ``cjc_cluster_service`` (guide §4.1, SPEC §3).
+"""CLUSTERPRO / EXPRESSCLUSTER for Linux backend of ``cjc_cluster_service`` (guide §4.1).
 
 What it writes into ``config_dir`` (the exec resource's script directory, e.g.
 ``<exported config>/scripts/<group>/<exec resource>``): ``start.sh`` and ``stop.sh`` in

@@ -1,4 +1,4 @@
-"""CLUSTERPRO for Windows backend of ``cjc_cluster_service`` (guide §4.2, SPEC §3). Rendered only.
+"""CLUSTERPRO for Windows backend of ``cjc_cluster_service`` (guide §4.2). Rendered only.
 
 What it writes into ``config_dir`` (the group's script directory): ``start.bat`` and
 ``stop.bat`` following the guide's samples (§4.2.2), ASCII with CRLF line ends:

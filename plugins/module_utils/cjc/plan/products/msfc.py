@@ -1,4 +1,4 @@
-"""Microsoft Failover Cluster backend of ``cjc_cluster_service`` (guide §6.1, SPEC §3). Rendered only.
+"""Microsoft Failover Cluster backend of ``cjc_cluster_service`` (guide §6.1). Rendered only.
 
 What it writes into ``config_dir``:
 

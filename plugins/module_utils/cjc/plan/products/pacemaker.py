@@ -1,4 +1,4 @@
-"""Pacemaker/Corosync backend of ``cjc_cluster_service`` (SPEC §3).
+"""Pacemaker/Corosync backend of ``cjc_cluster_service`` (guide §3-§6).
 
 What it configures: one resource **group** named ``service_name`` (a group is
 ordered and colocated: members start in order on one node) holding

@@ -1,4 +1,4 @@
-"""HP Serviceguard backend of ``cjc_cluster_service`` (guide §3.1, SPEC §3).
+"""HP Serviceguard backend of ``cjc_cluster_service`` (guide §3.1).
 
 What it writes: the package control script ``options.control_file`` (default
 ``<config_dir>/<service_name>.cntl``), merged between marker lines

@@ -1,4 +1,4 @@
-"""Sun Cluster / Solaris Cluster 3.2 backend of ``cjc_cluster_service`` (guide §5.1, SPEC §3).
+"""Sun Cluster / Solaris Cluster 3.2 backend of ``cjc_cluster_service`` (guide §5.1).
 
 What it configures (figure 5-1): a resource group ``options.resource_group`` (default
 ``<service_name>-rg``) holding

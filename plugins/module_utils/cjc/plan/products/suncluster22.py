@@ -1,4 +1,4 @@
-"""Sun Cluster 2.2 backend of ``cjc_cluster_service`` (guide §5.2, SPEC §3).
+"""Sun Cluster 2.2 backend of ``cjc_cluster_service`` (guide §5.2).
 
 What it writes into ``config_dir``: ``start.sh`` and ``stop.sh``, the guide's
 ``pmfadm`` start and stop scripts for the data service, with the PMF tag
