@@ -246,7 +246,9 @@ def test_lazy_unmount_under_a_running_site_is_a_failure_and_stop_ends_everything
     stop = _in_ns_of(node_pid, agent + ["stop"], agent_env)
     assert stop.returncode == 0, stop
     assert site_processes(spool) == []
-    gone = lambda pid: not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE  # noqa: E731
+
+    def gone(pid):
+        return not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     assert all(gone(pid) for pid in everything)
     assert gone(first_pid)
     # the other node takes the disk over: the job runs again once, never beside its first run

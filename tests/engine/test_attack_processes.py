@@ -30,7 +30,6 @@ import pytest
 from cjc.site import pidrecords
 from cjc.site.cgroup import FREEZER, JOBS, SiteGroup, find_mounts
 from cjc.site.ownership import is_owned
-from cjc.site.processes import site_pids
 from cjc.site.registry import cluster_site
 
 from jobsite import USERS, make_netns, make_root, make_users, remove_netns, remove_root, remove_users, wait_until

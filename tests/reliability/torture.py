@@ -636,11 +636,11 @@ class RouteTorture:
         for job_id, name in sorted(ids.items()):
             job = self.a.job(job_id)
             if len(at_b[name]) > 1:
-                problem("duplicate", "request %d (%s) is at B %d times: %s" % (job_id, name, len(at_b[name]),
-                                                                            at_b[name]))
+                problem("duplicate", "request %d (%s) is at B %d times: %s"
+                        % (job_id, name, len(at_b[name]), at_b[name]))
             if job["state"] != "MIGRATED" or not at_b[name]:
-                problem("lost", "request %d (%s) is %s at A, %d time(s) at B" % (job_id, name, job["state"],
-                                                                               len(at_b[name])))
+                problem("lost", "request %d (%s) is %s at A, %d time(s) at B"
+                        % (job_id, name, job["state"], len(at_b[name])))
             elif not job["reason"].endswith("as request %d" % at_b[name][0]):
                 problem("lost", "request %d names another job at B: %s" % (job_id, job["reason"]))
         self.counts["jobs"] += len(ids)

@@ -51,8 +51,9 @@ def main(log_path, ignore_path="tests/sanity/ignore-2.19.txt"):
                 test = section.group(1)
                 continue
             stale = UNNECESSARY.search(line)
-            if stale:
-                dropped.add((stale.group(2), stale.group(1)))
+            if stale:  # named without the test's prefix in the pylint section
+                code = stale.group(1)
+                dropped.add((stale.group(2), "pylint:" + code if test == "pylint" and ":" not in code else code))
                 continue
             crlf = CRLF.match(line)
             if crlf and test == "line-endings" and crlf.group(1).endswith(WINDOWS_SUFFIXES):

@@ -18,7 +18,6 @@ import pwd
 import re
 import signal
 import socket
-import time
 import unicodedata
 
 from ..site import endpoints
@@ -317,9 +316,9 @@ OPERATIONS = {
     "delete": lambda store, caller, args: {"message": delete_job(store, caller, int(args["id"]),
                                                                  int(args.get("signal", 15)))},
     "queues": lambda store, caller, args: {"queues": [q._asdict() for q in queue_status(store)]},
-    "jobs": lambda store, caller, args: _page_of_jobs(store, args),
-    "tracker": lambda store, caller, args: _tracker_without_output(store, caller, args),
-    "output": lambda store, caller, args: _page_of_output(store, caller, args),
+    "jobs": lambda store, _caller, args: _page_of_jobs(store, args),
+    "tracker": _tracker_without_output,
+    "output": _page_of_output,
     "qmgr": lambda store, caller, args: {"message": qmgr(store, caller, str(args.get("line", "")))},
 }
 

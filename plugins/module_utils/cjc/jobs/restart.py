@@ -155,6 +155,8 @@ def _reachable(queues, destination, can_migrate_remote):
         return can_migrate_remote
     target = queues.get(destination)
     return bool(target and target.enabled)
+
+
 def _remove_run_files_present(spool, present):
     """Remove every run file found at start: nothing runs while the rules apply, and the
     output of each interrupted run is in the database by now."""

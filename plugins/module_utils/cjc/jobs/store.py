@@ -353,4 +353,3 @@ def check_database_file(path):
     if size == 0:
         raise StoreError("site database %s is empty (0 bytes): refused and left as it is; restore it from a backup "
                          "(only cjcmksite makes a site database)" % path)
-

@@ -39,7 +39,7 @@ def state_and_events(store, job_id):
     with store.snapshot() as db:
         state = db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()[0]
         events = [tuple(e) for e in db.execute("SELECT state, message FROM events WHERE job_id = ? ORDER BY id",
-                                              (job_id,))]
+                                               (job_id,))]
     return state, events
 
 
@@ -139,8 +139,9 @@ def test_dispatch_claims_within_the_run_limit_and_ends_with_output(store):
 def test_recovery_routes_in_one_transaction_and_settles_in_a_second(store):
     jobs = JobStore(store)
     job_id = new_job(store, RUNNING)
-    decide = lambda job, queues: RecoveryDecision(job.id, "migrate", ROUTING, None, "to b", job.queue, False,  # noqa: E731
-                                                  "guibs_1@node_b")
+
+    def decide(job, _queues):
+        return RecoveryDecision(job.id, "migrate", ROUTING, None, "to b", job.queue, False, "guibs_1@node_b")
     decisions, routing = jobs.apply_recovery(decide, lambda job: (b"", b""))
     assert [d.job_id for d in decisions] == [job_id] and [j.routed_to for j in routing] == ["guibs_1@node_b"]
     # a crash here leaves it ROUTING: the next recovery finds it again without deciding anew
