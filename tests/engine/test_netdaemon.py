@@ -13,7 +13,7 @@ import pytest
 from cjc.net import wire
 from cjc.net.credential import node_credentials
 from cjc.net.peers import Refused, remote_call
-from cjc.jobs.requests import Caller
+from cjc.jobs.requests import JOBS_PAGE, Caller, delete_job, submit_job
 from cjc.jobs.store import open_store
 from jobsite import USERS, Node, free_port, make_root, make_users, remove_root, remove_users, wait_until
 
@@ -85,6 +85,27 @@ def test_remote_status_lists_the_mapped_users_jobs(pair):
     assert job_id in [job["id"] for job in reply["jobs"]]
     assert {q["name"] for q in reply["queues"]} >= {"guilb_def", "guibs_1"}
     b.run("/usr/bin/qdel", str(job_id))
+
+
+def test_remote_status_comes_in_pages_that_fit_a_frame(pair):
+    """More queued jobs than one reply may carry: the first page says "more", the next goes on
+    after its last request number, and no page is refused for its size."""
+    a, b = pair
+    assert b.qmgr("create batch_queue q_pages", "stop queue q_pages").returncode == 0  # they stay queued
+    with open_store(b.spool) as store:
+        ids = [submit_job(store, Caller(USERS["cjct2"], "cjct2"), "true\n", "q_pages") for _ in range(JOBS_PAGE + 5)]
+    try:
+        first = call(a, {"op": "status"}, "cjct1")
+        assert len(first["jobs"]) == JOBS_PAGE and first["more"] is True
+        rest = call(a, {"op": "status", "after": first["jobs"][-1]["id"]}, "cjct1")
+        assert rest["more"] is False
+        assert set(ids) <= {job["id"] for job in first["jobs"] + rest["jobs"]}
+        with pytest.raises(Refused, match="after 'x' is not a request number"):
+            call(a, {"op": "status", "after": "x"}, "cjct1")
+    finally:
+        with open_store(b.spool) as store:
+            for job_id in ids:
+                delete_job(store, Caller(0, "root"), job_id)
 
 
 def test_unmapped_user_is_refused(pair):

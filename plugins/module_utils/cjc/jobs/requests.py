@@ -164,13 +164,17 @@ JOBS_PAGE = 1000       # jobs per reply: a page of the longest rows fits in one 
 OUTPUT_PAGE = 128 * 1024  # characters of one output stream per reply: fits a frame even when every one is escaped
 
 
-def list_jobs(store, include_ended=False, job_ids=None, after=None, limit=None):
+def list_jobs(store, include_ended=False, job_ids=None, after=None, limit=None, uid=None):
     """[dict] of jobs (queued, running, routing; all with ``include_ended``), by request number.
 
-    ``after``/``limit``: only the first ``limit`` jobs with a number above ``after`` (a page).
+    ``after``/``limit``: only the first ``limit`` jobs with a number above ``after`` (a page);
+    ``uid``: only that user's.
     """
     query = "SELECT %s FROM jobs" % ", ".join(JOB_COLUMNS)
     where, args = [], []
+    if uid is not None:
+        where.append("uid = ?")
+        args.append(int(uid))
     if after is not None:
         where.append("id > ?")
         args.append(int(after))

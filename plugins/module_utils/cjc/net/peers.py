@@ -22,7 +22,7 @@ from . import wire
 from .credential import CredentialError, consume_nonce
 from ..config.daemonconf import NQS_PORT_DEFAULT, SITE, load_daemon_conf
 from ..errors import CjcError
-from ..jobs.requests import Caller, NqsError, list_jobs, machine, map_remote_user, queue_status, script_of, submit_job
+from ..jobs.requests import JOBS_PAGE, Caller, NqsError, list_jobs, machine, map_remote_user, queue_status, script_of, submit_job
 
 
 class Refused(CjcError):
@@ -98,8 +98,13 @@ def handle_request(store, site, request, peer_address, credentials):
         except (NqsError, CredentialError) as err:
             raise Refused(str(err))
         return {"ok": True, "id": job_id, "site": site.name}
-    jobs = [job for job in list_jobs(store) if job["uid"] == caller.uid]
-    return {"ok": True, "site": site.name, "jobs": jobs, "queues": [q._asdict() for q in queue_status(store)]}
+    # status: one page of the caller's jobs (ask again with "after" the last one while "more")
+    after = request.get("after")
+    if after is not None and (not isinstance(after, int) or isinstance(after, bool)):
+        raise Refused("after %r is not a request number" % (after,))
+    jobs = list_jobs(store, after=after, limit=JOBS_PAGE, uid=caller.uid)
+    return {"ok": True, "site": site.name, "jobs": jobs, "more": len(jobs) == JOBS_PAGE,
+            "queues": [q._asdict() for q in queue_status(store)]}
 
 
 def _consume(store, claim):
