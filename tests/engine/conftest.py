@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.join(REPO, "plugins", "module_utils"))
 
 from cjc.plan.install import install_engine  # noqa: E402
 from cjc.config.layout import Layout  # noqa: E402
-from jobsite import make_netns, remove_netns  # noqa: E402
+from jobsite import USERS, Node, make_netns, make_root, make_users, remove_netns, remove_root, remove_users  # noqa: E402
 
 
 @pytest.fixture
@@ -81,3 +81,22 @@ def site_ns(netns):
 def command(layout, documented):
     """Real path of an installed command, e.g. command(layout, '/usr/lib/nqs/cluster/cjcls')."""
     return layout.path(documented)
+
+
+@pytest.fixture(scope="module")
+def users():
+    """The test users (jobsite.USERS), made for a module's tests and removed after them."""
+    make_users()
+    yield USERS
+    remove_users()
+
+
+@pytest.fixture
+def node():
+    """A fresh node root (local machine ID 100) with the engine, as a jobsite.Node; removed after."""
+    made = Node(make_root(100))
+    try:
+        yield made
+    finally:
+        made.cleanup()
+        remove_root(made.layout)

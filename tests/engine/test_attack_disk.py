@@ -14,28 +14,12 @@ import pytest
 
 from cjc.jobs.store import db_path
 
-from jobsite import Node, make_root, make_users, remove_root, remove_users, wait_until, USERS
+from jobsite import Node, make_root, remove_root, wait_until
 
 pytestmark = pytest.mark.root
 
 QSTAT = "/usr/bin/qstat"
 QSUB = "/usr/bin/qsub"
-
-
-@pytest.fixture(scope="module")
-def users():
-    make_users()
-    yield USERS
-    remove_users()
-
-
-@pytest.fixture
-def node():
-    layout = make_root()
-    node = Node(layout)
-    yield node
-    node.cleanup()
-    remove_root(layout)
 
 
 def _digest(path):

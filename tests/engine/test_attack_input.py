@@ -10,20 +10,13 @@ import pytest
 
 from cjc.jobs.store import db_path
 
-from jobsite import Node, make_root, make_users, remove_root, remove_users, USERS
+from jobsite import Node, make_root, remove_root
 
 pytestmark = pytest.mark.root
 
 QSTAT = "/usr/bin/qstat"
 QSUB = "/usr/bin/qsub"
 TEXT = "# ジョブの説明: 日本語のコメント\necho '結果は表の通り' \n"
-
-
-@pytest.fixture(scope="module")
-def users():
-    make_users()
-    yield USERS
-    remove_users()
 
 
 @pytest.fixture

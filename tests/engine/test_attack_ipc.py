@@ -22,7 +22,7 @@ from cjc.ocf.agent import SiteAgent
 from cjc.site import endpoints
 from cjc.site.log import RateLimited
 
-from jobsite import USER_PYTHON, Node, free_port, make_root, make_users, remove_root, remove_users, wait_until
+from jobsite import USER_PYTHON, Node, free_port, make_root, remove_root, wait_until
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
@@ -78,13 +78,6 @@ def new_node():
     with open(node.layout.local_daemon_conf, "a") as handle:
         handle.write("comagent_port=%d\n" % node.comagent_port)
     return node
-
-
-@pytest.fixture(scope="module")
-def users():
-    make_users()
-    yield
-    remove_users()
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ from cjc.site.cgroup import FREEZER, JOBS, SiteGroup, find_mounts
 from cjc.site.ownership import is_owned
 from cjc.site.registry import cluster_site
 
-from jobsite import USERS, make_netns, make_root, make_users, remove_netns, remove_root, remove_users, wait_until
+from jobsite import USERS, make_netns, make_root, remove_netns, remove_root, wait_until
 
 pytestmark = [pytest.mark.netns, pytest.mark.root]
 
@@ -41,13 +41,6 @@ ADDRESS = "10.192.18.10"
 HOSTS = "127.0.0.1 localhost\n%s %s testsite\n" % (ADDRESS, SITE)
 CJCPW = "/usr/lib/nqs/cluster/cjcpw"
 USER = "cjct1"
-
-
-@pytest.fixture(scope="module")
-def users():
-    make_users()
-    yield USERS
-    remove_users()
 
 
 class Node:

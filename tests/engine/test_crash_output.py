@@ -10,20 +10,8 @@ only after the commit.
 
 import os
 
-import pytest
-
 from cjc.jobs.store import FAULT_ENV
-from jobsite import Node, make_root, remove_root, wait_until
-
-
-@pytest.fixture
-def node():
-    made = Node(make_root(100))
-    try:
-        yield made
-    finally:
-        made.cleanup()
-        remove_root(made.layout)
+from jobsite import wait_until
 
 
 def test_output_of_a_run_survives_a_crash_before_its_end_is_committed(node):

@@ -12,28 +12,12 @@ import pytest
 from cjc.site import endpoints
 from cjc.site.log import DaemonLog
 
-from jobsite import GID, USERS, Node, make_root, make_users, remove_root, remove_users, wait_until
+from jobsite import GID, wait_until
 
 QSTAT = "/usr/bin/qstat"
 QDEL = "/usr/bin/qdel"
 QMGR = "/usr/bin/qmgr"
 QSUB = "/usr/bin/qsub"
-
-
-@pytest.fixture(scope="module")
-def users():
-    make_users()
-    yield USERS
-    remove_users()
-
-
-@pytest.fixture
-def node():
-    layout = make_root()
-    node = Node(layout)
-    yield node
-    node.cleanup()
-    remove_root(layout)
 
 
 @pytest.fixture
