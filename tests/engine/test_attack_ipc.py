@@ -17,6 +17,7 @@ import pytest
 
 from cjc.errors import CjcError
 from cjc.net import wire
+from cjc.net.credential import node_credentials
 from cjc.net.portkeeper import take_over
 from cjc.ocf.agent import SiteAgent
 from cjc.site import endpoints
@@ -363,8 +364,10 @@ print(json.dumps(times))
 
 
 def ping(node, source):
+    """An honest peer's ping (machine 300, with a credential under the node's cluster key)."""
+    request = node_credentials(node.layout).seal({"op": "ping"}, 300, "root", 0, node.site.machine_id)
     started = time.monotonic()
-    reply = wire.call(("127.0.0.1", node.port), {"op": "ping", "from": 300}, timeout=5, source=source)
+    reply = wire.call(("127.0.0.1", node.port), request, timeout=5, source=source)
     return reply, time.monotonic() - started
 
 
