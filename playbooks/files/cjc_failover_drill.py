@@ -13,7 +13,7 @@ ACTION, each printing one JSON object:
             on NODE; the seconds since EPOCH
   table     --jobs JSON --host NODE: every job's fate against the documented one, runs that
             overlap, queues left STOPPED, the owner record
-Uses the engine installed on the node (cjc.jobs.drill, cjc.jobs.store) and its commands.
+Uses the engine installed on the node (cjc.jobs.drill, cjc.jobs.store, cjc.site.pidrecords) and its commands.
 """
 
 import argparse
@@ -27,8 +27,9 @@ import time
 
 def _engine(lib):
     sys.path.insert(0, lib)
-    from cjc.jobs import drill, runstate, store  # noqa: F401
-    return drill, runstate, store
+    from cjc.jobs import drill, store
+    from cjc.site import pidrecords
+    return drill, pidrecords, store
 
 
 def _run(argv, site, data=None):
@@ -52,7 +53,7 @@ def main():
     parser.add_argument("--since", type=float)
     parser.add_argument("--timeout", type=float, default=120)
     args = parser.parse_args()
-    drill, runstate, store = _engine(args.lib)
+    drill, pidrecords, store = _engine(args.lib)
     spool = os.path.join(args.db, "nqs")
     submitted = {int(k): tuple(v) for k, v in json.loads(args.jobs).items()}
 
@@ -83,15 +84,15 @@ def main():
                 argv = [os.path.join(args.bin, "qsub"), "-q", queue, "-r", drill.job_name(queue, flag)]
                 reply = _run(argv + (["-nr"] if flag == "DISABLE" else []), args.site, drill.JOB_SCRIPT)
                 submitted[int(reply.split()[1].split(".")[0])] = (queue, flag)
-        host = runstate.this_host()
+        host = pidrecords.this_host()
         wait(lambda: all(j["state"] == "RUNNING" and j["pid"] and j["host"] == host
                          for j in read()[0] if j["id"] in submitted), "the drill's jobs to run here")
         out = {"jobs": submitted, "runs": {j["id"]: j["runs"] for j in read()[0] if j["id"] in submitted},
                "host": host}
     elif args.action == "kill":
         if args.what == "cjcpw":
-            record = runstate.read_record(os.path.join(spool, "run", "owner.pid"))
-            if not runstate.record_is_alive(record):
+            record = pidrecords.read_record(os.path.join(spool, "run", "owner.pid"))
+            if not pidrecords.record_is_alive(record):
                 raise SystemExit("the owner of %s does not run on this node: %s" % (args.site, record))
             pids = [record["pid"]]
         else:
@@ -115,11 +116,11 @@ def main():
     elif args.action == "table":
         jobs, outputs, queues = read()
         rows, ok = drill.fates(jobs, queues, submitted, args.host)
-        record = runstate.read_record(os.path.join(spool, "run", "owner.pid"))
+        record = pidrecords.read_record(os.path.join(spool, "run", "owner.pid"))
         out = {"rows": rows, "all_ok": ok, "text": drill.format_rows(rows),
                "overlapping_runs": drill.overlapping_runs(jobs, outputs, submitted),
                "stopped_queues": sorted(q["name"] for q in queues if not q["started"]),
-               "owner": record, "owner_alive_here": runstate.record_is_alive(record),
+               "owner": record, "owner_alive_here": pidrecords.record_is_alive(record),
                "runs": {j["id"]: j["runs"] for j in jobs if j["id"] in submitted},
                "running_on": sorted({j["host"] for j in jobs if j["id"] in submitted and j["state"] == "RUNNING"})}
     print(json.dumps(out, sort_keys=True))
