@@ -2,7 +2,7 @@
 
 import sys
 
-from ..jobs.requests import NqsError
+from ..errors import NqsError
 from ..net.client import SiteClient
 from ..site.nqs_site import resolve_nqs_site
 from .common import layout_of

@@ -12,7 +12,7 @@ other site.
 import signal
 import sys
 
-from ..jobs.requests import parse_request_id
+from ..jobs.requestid import parse_request_id
 from .common import Parser, run
 from ._nqs import call_each, client_for
 

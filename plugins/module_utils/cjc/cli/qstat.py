@@ -12,7 +12,7 @@ import sys
 import time
 
 from ..errors import UsageError
-from ..jobs.requests import parse_request_id
+from ..jobs.requestid import parse_request_id
 from .common import Parser, run
 from ._nqs import client_for, request_label
 
