@@ -12,7 +12,8 @@ import os
 import sys
 
 from ..errors import UsageError
-from .common import Parser, run
+from .exits import run
+from .options import Options
 from ._nqs import client_for, request_label
 
 PROG = "qsub"
@@ -60,7 +61,7 @@ def _scripts(args):
 
 
 def _body(argv):
-    parser = Parser(PROG, "Submit a batch request (job) to a queue of the site NQS_SITE names.")
+    parser = Options(PROG, "Submit a batch request (job) to a queue of the site NQS_SITE names.")
     parser.add_argument("-q", dest="queue", help="queue (default guilb_def)")
     parser.add_argument("-r", dest="name", help="request name (default: the script's name, or STDIN)")
     parser.add_argument("-nr", dest="no_restart", action="store_true",
