@@ -10,7 +10,8 @@ import tempfile
 
 import pytest
 
-from cjc.jobs.requests import MAX_BULK, list_jobs
+from cjc.jobs.jobstore import JobStore, NqsError
+from cjc.jobs.requests import MAX_BULK, Caller, list_jobs
 from cjc.jobs.store import open_store
 from cjc.net import wire
 
@@ -142,3 +143,15 @@ def test_scripts_larger_than_a_frame_are_refused_before_sending(site, scripts, u
 
 def test_the_reply_of_the_largest_bulk_call_fits_a_frame():
     assert len(wire.encode({"ok": True, "ids": [2 ** 63 - 1] * MAX_BULK})) < wire.MAX_FRAME
+
+
+def test_a_job_refused_inside_the_transaction_undoes_the_ones_before_it(site):
+    """The queue is checked as each job is inserted: the third job's missing queue must take the
+    first two back (JobStore.submit_many, one transaction)."""
+    root = Caller(0, "root")
+    good = ("guibs_1", "good", "ENABLE", b"true\n", None, {})
+    before = jobs_of(site)
+    with open_store(site.spool) as store:
+        with pytest.raises(NqsError, match="nosuchqueue"):
+            JobStore(store).submit_many(root, root, [good, good, ("nosuchqueue",) + good[1:], good])
+    assert jobs_of(site) == before
