@@ -4,8 +4,11 @@ Real site, real users: a useradd user's qsub goes over nqsdaemon's local socket,
 opens the site database; both must record every request of a call or none.
 """
 
+import json
 import os
+import pwd
 import shutil
+import subprocess
 import tempfile
 
 import pytest
@@ -14,8 +17,9 @@ from cjc.jobs.jobstore import JobStore, NqsError
 from cjc.jobs.requests import MAX_BULK, Caller, list_jobs
 from cjc.jobs.store import open_store
 from cjc.net import wire
+from cjc.site import endpoints
 
-from jobsite import USERS, Node, make_root, make_users, remove_root, remove_users
+from jobsite import USER_PYTHON, USERS, Node, make_root, make_users, remove_root, remove_users
 
 QSUB = "/usr/bin/qsub"
 
@@ -155,3 +159,51 @@ def test_a_job_refused_inside_the_transaction_undoes_the_ones_before_it(site):
         with pytest.raises(NqsError, match="nosuchqueue"):
             JobStore(store).submit_many(root, root, [good, good, ("nosuchqueue",) + good[1:], good])
     assert jobs_of(site) == before
+
+
+RAW_CALLS = r"""
+import json, socket, struct, sys
+from cjc.site import endpoints
+replies = []
+for args in json.loads(sys.argv[2]):
+    body = json.dumps({"op": "submit_many", "args": args}).encode()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    endpoints.connect(sock, sys.argv[1])
+    sock.sendall(struct.pack(">I", len(body)) + body)
+    data = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    replies.append(json.loads(data[4:]))
+print(json.dumps(replies))
+"""
+
+
+def test_hostile_bulk_requests_over_the_socket_are_refused_whole(site):
+    """A user's own frames: another owner, malformed jobs or ranges, a range too large to count."""
+    job = {"script_base64": "dHJ1ZQo=", "name": "x"}
+    calls = [
+        {"jobs": [job, job], "queue": "guibs_1", "owner_uid": 0},
+        {"jobs": "not a list", "queue": "guibs_1"},
+        {"jobs": [job, "not a job"], "queue": "guibs_1"},
+        {"jobs": [], "queue": "guibs_1"},
+        {"jobs": [job, dict(job, script_base64="***")], "queue": "guibs_1"},
+        {"jobs": [job], "queue": "guibs_1", "indices": [1, 10 ** 30, 1]},
+        {"jobs": [job], "queue": "guibs_1", "indices": [1, 5]},
+        {"jobs": [job], "queue": "guibs_1", "indices": [True, 5, 1]},
+        {"jobs": [job], "queue": "guibs_1", "indices": [-1, 5, 1]},
+        {"jobs": [job, job], "queue": "guibs_1", "env": {"BAD NAME": "x"}},
+    ]
+    before = jobs_of(site)
+    entry = pwd.getpwnam("cjct1")
+    done = subprocess.run([USER_PYTHON, "-c", RAW_CALLS, endpoints.endpoint(site.layout, site.spool, "nqs"),
+                           json.dumps(calls)], capture_output=True, text=True, timeout=60, user=entry.pw_uid,
+                          group=entry.pw_gid, env={"PYTHONPATH": site.layout.engine_lib})
+    assert done.returncode == 0, done.stderr
+    replies = json.loads(done.stdout)
+    assert [reply["ok"] for reply in replies] == [False] * len(calls), replies
+    assert "not an NQS manager" in replies[0]["error"] and "more than the limit" in replies[5]["error"]
+    assert jobs_of(site) == before
+    assert site.run("/usr/bin/qstat", user="cjct1").returncode == 0  # the daemon still serves
