@@ -25,11 +25,14 @@ class Options:
         self.add_argument("--root", dest="root", metavar="DIR",
                           help="root prefix of the node's files (default: $CJC_ROOT or /)")
 
-    def add_argument(self, name, dest=None, action=_VALUE, default=None, type=str, metavar=None, help="", nargs=None):
+    def add_argument(self, name, **spec):
+        """``spec``: argparse's ``dest``, ``action``, ``default``, ``type``, ``metavar``, ``help``, ``nargs``."""
         positional = not name.startswith("-")
-        option = {"name": name, "dest": dest or name, "action": action, "type": type, "help": help,
-                  "metavar": metavar or (name if positional else (dest or name).upper()), "nargs": nargs,
-                  "default": [] if action == _APPEND and default is None else default}
+        dest, action = spec.get("dest") or name, spec.get("action", _VALUE)
+        default = spec.get("default", [] if action == _APPEND else None)
+        option = {"name": name, "dest": dest, "action": action, "type": spec.get("type", str), "help": spec.get("help", ""),
+                  "metavar": spec.get("metavar") or (name if positional else dest.upper()), "nargs": spec.get("nargs"),
+                  "default": default}
         if positional:
             self.positionals.append(option)
         else:
