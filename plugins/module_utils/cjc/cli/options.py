@@ -52,7 +52,10 @@ class Options:
     def _help(self):
         lines = [self.usage(), "", self.description, ""]
         for option in list(self.flags.values()) + self.positionals:
-            shown = option["name"] + ("" if option["action"] == _TRUE else " " + option["metavar"])
+            if option in self.positionals:
+                shown = option["metavar"]
+            else:
+                shown = option["name"] + ("" if option["action"] == _TRUE else " " + option["metavar"])
             lines.append("  %-24s %s" % (shown, option["help"]))
         sys.stdout.write("\n".join(lines) + "\n")
         raise SystemExit(0)

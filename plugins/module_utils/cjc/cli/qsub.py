@@ -61,12 +61,13 @@ def _scripts(args):
 
 
 def _body(argv):
-    parser = Options(PROG, "Submit a batch request (job) to a queue of the site NQS_SITE names.")
+    parser = Options(PROG, "Submit batch requests (jobs) to a queue of the site NQS_SITE names: one per SCRIPT "
+                           "(or one from standard input), each once per index with -t; all or none.")
     parser.add_argument("-q", dest="queue", help="queue (default guilb_def)")
     parser.add_argument("-r", dest="name", help="request name (default: the script's name, or STDIN)")
     parser.add_argument("-nr", dest="no_restart", action="store_true",
                         help="not restartable: deleted instead of re-run after a failover")
-    parser.add_argument("-v", dest="variables", action="append", default=[],
+    parser.add_argument("-v", dest="variables", action="append", default=[], metavar="VAR[=VALUE],...",
                         help="export VAR (from this environment) or VAR=VALUE to the job")
     parser.add_argument("-x", dest="export_all", action="store_true", help="export this whole environment")
     parser.add_argument("-s", dest="shell", help="shell that runs the script (default /bin/sh)")
