@@ -15,6 +15,7 @@ Importing this module puts the engine (``plugins/module_utils``) and the test su
 import contextlib
 import json
 import os
+import pwd
 import shutil
 import signal
 import statistics
@@ -99,13 +100,20 @@ def bench_site():
 
 
 class LocalBenchSite:
-    """``with LocalBenchSite() as site:`` a local site under a temp root, removed afterwards."""
+    """``with LocalBenchSite() as site:`` a local site under a temp root, removed afterwards.
+
+    ``python``: the interpreter the commands are installed with (``NODE_PYTHON`` for a site
+    whose commands a test user runs: users cannot reach the venv's).
+    """
+
+    def __init__(self, python=sys.executable):
+        self.python = python
 
     def __enter__(self):
         self.root = tempfile.mkdtemp(prefix="cjc-bench-", dir="/tmp")
         os.chmod(self.root, 0o755)
         self.layout = Layout(self.root)
-        install_engine(self.layout, sys.executable, 100)
+        install_engine(self.layout, self.python, 100)
         with open(self.layout.local_daemon_conf, "w") as handle:
             handle.write("ipaddress=127.0.0.1\nnqs_port=%d\n" % free_port())
         self.spool = self.layout.spool
@@ -113,10 +121,23 @@ class LocalBenchSite:
         return self
 
     def command(self, documented):
-        return [sys.executable, self.layout.path(documented)]
+        return [self.python, self.layout.path(documented)]
 
     def env(self):
         return dict(os.environ, CJC_ROOT=self.root)
+
+    def user_command(self, documented, *args, user, stdin=b""):
+        """Run an installed command the way a user does (the file itself, its ``#!`` line, as ``user``,
+        a test user of tests/engine/jobsite.py); seconds it took. SystemExit when it fails."""
+        entry = pwd.getpwnam(user)
+        started = time.monotonic()
+        done = subprocess.run([self.layout.path(documented)] + list(args), input=stdin, capture_output=True,
+                              env={"CJC_ROOT": self.root, "PATH": "/usr/bin:/bin", "LANG": "C"},
+                              user=entry.pw_uid, group=entry.pw_gid)
+        took = time.monotonic() - started
+        if done.returncode != 0:
+            raise SystemExit("%s %s failed: %s" % (documented, " ".join(args), done.stderr.decode(errors="replace")))
+        return took
 
     def start(self, timeout=60):
         """Start nqsdaemon; returns seconds until it serves (its pid record is alive)."""

@@ -34,6 +34,10 @@ class NqsFatal(CjcError):
     """A user command's fatal error, printed NQS-style: ``Qstat(FATAL): <msg>``."""
 
 
+class NqsError(CjcError):
+    """A request the site refuses (no such queue, not allowed, ...)."""
+
+
 class CommandError(CjcError):
     """A command run by the engine failed; keeps its argv, rc, stdout and stderr."""
 

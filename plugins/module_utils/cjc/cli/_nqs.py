@@ -2,15 +2,15 @@
 
 import sys
 
-from ..jobs.requests import NqsError
+from ..errors import NqsError
 from ..net.client import SiteClient
 from ..site.nqs_site import resolve_nqs_site
-from .common import layout_of
+from ..config.layout import layout_from
 
 
 def client_for(args, prog):
     """The SiteClient of the site NQS_SITE names (guide §2.5.2), or NqsFatal."""
-    layout = layout_of(args)
+    layout = layout_from(args.root)
     return SiteClient(layout, resolve_nqs_site(layout, prog))
 
 

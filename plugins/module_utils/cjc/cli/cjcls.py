@@ -14,7 +14,8 @@ import sys
 
 from ..site.listing import format_table
 from ..site.registry import Registry
-from .common import Parser, layout_of, run
+from .common import Parser, layout_of
+from .exits import run
 
 PROG = "cjcls"
 

@@ -3,7 +3,8 @@
 import sys
 
 from ..plan.mksite import make_site, plan_mksite
-from .common import Parser, layout_of, run
+from .common import Parser, layout_of
+from .exits import run
 
 PROG = "cjcmksite"
 

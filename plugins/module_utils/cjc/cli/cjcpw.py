@@ -16,7 +16,8 @@ from ..site.log import DaemonLog
 from ..errors import SiteError
 from ..supervise.owner import run_monitored, start_detached, stop_site
 from ..site.registry import Registry, plan_register, register_link
-from .common import Parser, layout_of, require_root, run
+from .common import Parser, layout_of, require_root
+from .exits import run
 
 PROG = "cjcpw"
 

@@ -1,10 +1,9 @@
-"""What every command shares: the ``--root`` option and error-to-exit-status mapping."""
+"""What the root-only commands share: their argparse parser with ``--root``, the root check."""
 
 import argparse
 import os
-import sys
 
-from ..errors import CjcError, NqsFatal, UsageError
+from ..errors import CjcError, UsageError
 from ..config.layout import layout_from
 
 
@@ -28,21 +27,3 @@ def require_root(prog):
     """Refuse a root-only command (it starts, stops or makes a site: root's processes and files)."""
     if os.geteuid() != 0:
         raise CjcError("only root can run %s (it acts on the site's daemons and files, which belong to root)" % prog)
-
-
-def run(prog, body, argv):
-    """Call ``body(argv)``; print a CjcError as one line on stderr and return its status."""
-    try:
-        return body(argv) or 0
-    except NqsFatal as err:
-        print(str(err), file=sys.stderr)
-        return err.exit_status
-    except CjcError as err:
-        print("%s: %s" % (prog, err), file=sys.stderr)
-        return err.exit_status
-    except OSError as err:  # what a check before it did not foresee (a permission, a vanished disk)
-        print("%s: %s" % (prog, err), file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("%s: interrupted" % prog, file=sys.stderr)
-        return 130

@@ -4,7 +4,8 @@ import sys
 
 from ..errors import EngineMismatch
 from ..plan.install import install_engine, package_fingerprint
-from .common import Parser, layout_of, run
+from .common import Parser, layout_of
+from .exits import run
 
 PROG = "cjc-install"
 

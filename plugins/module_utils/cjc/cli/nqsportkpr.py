@@ -16,7 +16,8 @@ from ..errors import CjcError, UsageError
 from ..site.names import link_name
 from ..net.portkeeper import PortKeeper, keeper_present
 from ..site.registry import cluster_site
-from .common import Parser, layout_of, run
+from .common import Parser, layout_of
+from .exits import run
 
 PROG = "nqsportkpr"
 

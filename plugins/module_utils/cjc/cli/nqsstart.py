@@ -11,7 +11,8 @@ from ..supervise.owner import UP, live_owner, request_daemons, site_timings, sta
 from ..site.ownership import describe_owner, is_owned
 from ..site.log import DaemonLog
 from ..site.registry import Registry
-from .common import Parser, layout_of, require_root, run
+from .common import Parser, layout_of, require_root
+from .exits import run
 
 PROG = "nqsstart"
 

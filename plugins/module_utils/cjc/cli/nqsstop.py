@@ -9,7 +9,8 @@ import sys
 from ..site.log import DaemonLog
 from ..supervise.owner import DOWN, live_owner, request_daemons, site_timings, stop_site
 from .cjcpw import print_stop_report
-from .common import Parser, layout_of, require_root, run
+from .common import Parser, layout_of, require_root
+from .exits import run
 from .nqsstart import chosen_site
 
 PROG = "nqsstop"

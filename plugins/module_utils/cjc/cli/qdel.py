@@ -12,15 +12,16 @@ other site.
 import signal
 import sys
 
-from ..jobs.requests import parse_request_id
-from .common import Parser, run
+from ..jobs.requestid import parse_request_id
+from .exits import run
+from .options import Options
 from ._nqs import call_each, client_for
 
 PROG = "qdel"
 
 
 def _body(argv):
-    parser = Parser(PROG, "Delete requests of the site NQS_SITE names.")
+    parser = Options(PROG, "Delete requests of the site NQS_SITE names.")
     parser.add_argument("-k", dest="kill", action="store_true", help="SIGKILL running requests (default SIGTERM)")
     parser.add_argument("requests", nargs="+", metavar="REQUEST-ID")
     args = parser.parse_args(argv)

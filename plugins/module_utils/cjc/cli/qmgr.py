@@ -7,14 +7,15 @@ users added with ``add managers USER``.
 
 import sys
 
-from .common import Parser, run
+from .exits import run
+from .options import Options
 from ._nqs import call_each, client_for
 
 PROG = "qmgr"
 
 
 def _body(argv):
-    parser = Parser(PROG, "Manage the queues of the site NQS_SITE names (NQS managers only).")
+    parser = Options(PROG, "Manage the queues of the site NQS_SITE names (NQS managers only).")
     parser.add_argument("-c", dest="commands", action="append", default=[], metavar="COMMAND")
     args = parser.parse_args(argv)
     client = client_for(args, PROG)

@@ -12,8 +12,9 @@ import sys
 import time
 
 from ..errors import UsageError
-from ..jobs.requests import parse_request_id
-from .common import Parser, run
+from ..jobs.requestid import parse_request_id
+from .exits import run
+from .options import Options
 from ._nqs import client_for, request_label
 
 PROG = "qstat"
@@ -106,7 +107,7 @@ def _shown(text):
 
 
 def _body(argv):
-    parser = Parser(PROG, "Show the queues and requests of the site NQS_SITE names.")
+    parser = Options(PROG, "Show the queues and requests of the site NQS_SITE names.")
     parser.add_argument("-a", dest="requests", action="store_true", help="list the queued and running requests")
     parser.add_argument("-x", dest="ended", action="store_true", help="with -a: ended requests too")
     parser.add_argument("-f", dest="tracker", metavar="REQUEST-ID", help="the whole tracker of one request")

@@ -5,7 +5,6 @@ the new one, never a half-written one.
 """
 
 import os
-import tempfile
 
 from ..errors import ConfigError
 
@@ -31,6 +30,7 @@ def write_atomic(path, data, mode=0o644):
         st = os.stat(path)
     except FileNotFoundError:
         st = None
+    import tempfile  # writers only: a user command that only reads must not pay for it (docs/job-engine.md)
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=directory)
     try:
         with os.fdopen(fd, "wb") as handle:

@@ -17,7 +17,7 @@ import re
 import socket
 import time
 
-from ..errors import CjcError
+from ..errors import NqsError
 from .store import BATCH, DELETED, EXITED, MIGRATED, PIPE, QUEUED, RESTART_ATTRIBUTES, ROUTING, RUNNING, StoreError
 
 # Every allowed state change of a job, (from, to) -> what it is. _move refuses anything else,
@@ -42,10 +42,6 @@ _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$")
 # Columns _move may set besides the state; names come from this module, never from input.
 _MOVE_COLUMNS = ("queue", "reason", "started", "ended", "exit_status", "pid", "host", "runs", "delete_reason",
                  "kill_signal", "routed_to")
-
-
-class NqsError(CjcError):
-    """A request the site refuses (no such queue, not allowed, ...)."""
 
 
 class JobMoveError(StoreError):
@@ -340,6 +336,19 @@ class JobStore:
             if owner.uid != caller.uid:
                 require_manager(db, caller)
             return self._insert(db, owner, queue, name, restart, script, shell, env, origin, None, None)
+
+    def submit_many(self, caller, owner, jobs):
+        """Insert every job of ``jobs`` (``(queue, name, restart, script, shell, env)`` each) as QUEUED
+        jobs of ``owner`` in one transaction; their request numbers, in order.
+
+        All or nothing: one refused job (a missing or disabled queue) writes none of them.
+        ``owner`` other than ``caller`` as for :meth:`submit`.
+        """
+        with self._store.transaction("submit_many") as db:
+            if owner.uid != caller.uid:
+                require_manager(db, caller)
+            return [self._insert(db, owner, queue, name, restart, script, shell, env, None, None, None)
+                    for queue, name, restart, script, shell, env in jobs]
 
     def accept_routed(self, origin_mid, origin_job, owner, queue, name, restart, script, shell, env, origin,
                       also=None):

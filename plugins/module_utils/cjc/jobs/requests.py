@@ -27,6 +27,10 @@ from .store import DEFAULT_PIPE_QUEUE, QUEUED, RESTART_FLAGS, ROUTING, RUNNING
 
 QMGR_OK = "NQS manager[TCML_COMPLETE ]:  Transaction complete at local host."
 MAX_SCRIPT = 200 * 1024
+# requests one bulk submission may make: their numbers must fit one reply frame (net/wire.py MAX_FRAME;
+# 10 000 numbers of up to 20 digits are ~220 KB) and the call must stay short for the daemon's other clients
+MAX_BULK = 10000
+INDEX_ENV = "QSUB_INDEX"  # the index of a job of an array submission (qsub -t), in its environment
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -59,17 +63,8 @@ def poke(layout, spool):
 
 # ---------------------------------------------------------------- jobs
 
-def submit_job(store, caller, script, queue=None, name=None, restart="ENABLE", env=None,
-               shell=None, owner_uid=None, origin=None, origin_key=None, also=None):
-    """Submit a job; returns its request number. Durable when it returns.
-
-    ``owner_uid`` (managers only, and netdaemon for mapped remote users) submits on
-    behalf of another user; otherwise the job belongs to the caller. ``origin_key``
-    (origin machine ID, request number there): a job routed from another site, kept
-    once (a re-send returns the job already made, see :meth:`JobStore.accept_routed`).
-    ``also(db)`` runs in the submit's transaction (netdaemon records the frame's nonce:
-    both commit or neither).
-    """
+def _checked_job(queue, name, restart, script, shell, env):
+    """``(queue, name, restart, script, shell, env)`` of one job to submit, checked and normalised; NqsError."""
     if isinstance(script, str):
         script = script.encode("utf-8")
     if not isinstance(script, bytes):
@@ -92,6 +87,21 @@ def submit_job(store, caller, script, queue=None, name=None, restart="ENABLE", e
             raise NqsError("environment variable %r is not valid" % (key,))
     if shell is not None and not (isinstance(shell, str) and shell.startswith("/") and "\0" not in shell):
         raise NqsError("shell %r must be an absolute path" % (shell,))
+    return queue, name, restart, script, shell, env
+
+
+def submit_job(store, caller, script, queue=None, name=None, restart="ENABLE", env=None,
+               shell=None, owner_uid=None, origin=None, origin_key=None, also=None):
+    """Submit a job; returns its request number. Durable when it returns.
+
+    ``owner_uid`` (managers only, and netdaemon for mapped remote users) submits on
+    behalf of another user; otherwise the job belongs to the caller. ``origin_key``
+    (origin machine ID, request number there): a job routed from another site, kept
+    once (a re-send returns the job already made, see :meth:`JobStore.accept_routed`).
+    ``also(db)`` runs in the submit's transaction (netdaemon records the frame's nonce:
+    both commit or neither).
+    """
+    queue, name, restart, script, shell, env = _checked_job(queue, name, restart, script, shell, env)
     owner = Caller.of_uid(owner_uid) if owner_uid is not None and owner_uid != caller.uid else caller
     if origin_key is not None:
         return JobStore(store).accept_routed(origin_key[0], origin_key[1], owner, queue, name, restart, script,
@@ -99,32 +109,50 @@ def submit_job(store, caller, script, queue=None, name=None, restart="ENABLE", e
     return JobStore(store).submit(caller, owner, queue, name, restart, script, shell, env, origin, also)
 
 
-def parse_request_id(text, site_name=None):
-    """``123`` or ``123.site`` -> 123, or NqsError.
+def submit_jobs(store, caller, jobs, queue=None, restart="ENABLE", env=None, shell=None, indices=None,
+                owner_uid=None):
+    """Submit many jobs in one transaction (qsub with several scripts, or ``-t``); their request numbers.
 
-    With ``site_name`` (the site the command acts on), a ``.site`` suffix must name that
-    site: a request ID of another site is refused, since a command reaches only its own
-    site (netdaemon serves no delete or tracker of another site's request).
+    ``jobs``: ``[(script, name)]``. ``indices`` ``(first, last, step)``: each job once for every
+    index of that range, with the index in its environment as ``QSUB_INDEX`` and ``[index]``
+    after its name (docs/job-engine.md, "Bulk submission"). All or nothing: one job refused
+    (a bad script, name or queue, too many jobs) and none is recorded.
     """
-    head, _dot, suffix = str(text).partition(".")
-    if not head.isdigit():
-        raise NqsError("request ID %r is not valid (like 123 or 123.sitename)" % (text,))
-    if suffix and site_name is not None and not names_site(suffix, site_name):
-        raise NqsError("request %s belongs to site %s, not to site %s (NQS_SITE): a command reaches only its "
-                       "own site; run it with NQS_SITE=%s on a node of that site" % (text, suffix, site_name, suffix))
-    return int(head)
+    if not jobs:
+        raise NqsError("no job to submit")
+    index_range = _index_range(indices) if indices is not None else range(1)
+    count = len(jobs) * ((index_range.stop - 1 - index_range.start) // index_range.step + 1)  # no len(): may overflow
+    if count > MAX_BULK:
+        raise NqsError("%d requests in one call is more than the limit of %d: submit them in several calls"
+                       % (count, MAX_BULK))
+    if indices is None:
+        checked = [_checked_job(queue, name, restart, script, shell, env) for script, name in jobs]
+    else:
+        checked = [_checked_job(queue, _indexed_name(name, index), restart, script, shell,
+                                dict(env or {}, **{INDEX_ENV: str(index)}))
+                   for script, name in jobs for index in index_range]
+    owner = Caller.of_uid(owner_uid) if owner_uid is not None and owner_uid != caller.uid else caller
+    return JobStore(store).submit_many(caller, owner, checked)
 
 
-def names_site(name, site_name):
-    """Whether host name ``name`` names the site ``site_name``: the same name, or the short
-    form of it (``testsite`` for ``testsite.example.com``, or the other way round), case
-    aside. Two different full names never match."""
-    name, site_name = name.lower().rstrip("."), site_name.lower().rstrip(".")
-    if name == site_name:
-        return True
-    if "." in name and "." in site_name:
-        return False
-    return name.split(".", 1)[0] == site_name.split(".", 1)[0]
+def _indexed_name(name, index):
+    """``job[7]``: the name of the job of ``index``, cut so the index stays within the 63 characters kept."""
+    if name is not None and not isinstance(name, str):
+        return name  # refused as it is by _checked_job
+    suffix = "[%d]" % index
+    return (name or "STDIN")[:63 - len(suffix)] + suffix
+
+
+def _index_range(indices):
+    """The indices of ``qsub -t FIRST-LAST:STEP`` (``[first, last, step]``), checked: ``0 <= first <= last``, ``step >= 1``."""
+    if (not isinstance(indices, (list, tuple)) or len(indices) != 3
+            or not all(isinstance(n, int) and not isinstance(n, bool) for n in indices)):
+        raise NqsError("index range %r is not valid: it must be [first, last, step]" % (indices,))
+    first, last, step = indices
+    if first < 0 or last < first or step < 1:
+        raise NqsError("index range %d-%d:%d is not valid: it must be FIRST-LAST[:STEP] with 0 <= FIRST <= LAST "
+                       "and STEP >= 1" % (first, last, step))
+    return range(first, last + 1, step)
 
 
 def delete_job(store, caller, job_id, sig=signal.SIGTERM):
@@ -287,6 +315,15 @@ def _op_submit(store, caller, args):
                              args.get("owner_uid"))}
 
 
+def _op_submit_many(store, caller, args):
+    jobs = args.get("jobs")
+    if not isinstance(jobs, list) or not all(isinstance(job, dict) for job in jobs):
+        raise NqsError("malformed request: jobs must be a list of {script_base64, name}")
+    return {"ids": submit_jobs(store, caller, [(script_of(job), job.get("name")) for job in jobs], args.get("queue"),
+                               args.get("restart", "ENABLE"), args.get("env"), args.get("shell"), args.get("indices"),
+                               args.get("owner_uid"))}
+
+
 def _page_of_jobs(store, args):
     """One page of ``jobs``: ``{"jobs", "more"}``; the client asks again with ``after`` the last."""
     limit = min(int(args.get("limit") or JOBS_PAGE), JOBS_PAGE)
@@ -317,6 +354,7 @@ def _page_of_output(store, caller, args):
 
 OPERATIONS = {
     "submit": _op_submit,
+    "submit_many": _op_submit_many,
     "delete": lambda store, caller, args: {"message": delete_job(store, caller, int(args["id"]),
                                                                  int(args.get("signal", 15)))},
     "queues": lambda store, caller, args: {"queues": [q._asdict() for q in queue_status(store)]},

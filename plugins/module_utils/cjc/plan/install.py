@@ -42,7 +42,11 @@ DIRECTORIES = ("/usr/lib/nqs", "/usr/lib/nqs/cluster", "/usr/lib/nqs/rc", "/usr/
                "/usr/lib/nqs/lib", "/usr/lib/nqs/combase", "/usr/spool/nqs", "/usr/spool/nqs/run", "/usr/spool/nqs/log",
                "/usr/spool/nqs/output", "/usr/spool/nqs/private", "/usr/bin")
 
-WRAPPER = """#!{python}
+# The user commands start without the site module (-S): they need only the standard library,
+# and site's scan of site-packages is a tenth of a qsub (docs/job-engine.md, "Command start").
+LEAN_COMMANDS = ("/usr/bin/qsub", "/usr/bin/qstat", "/usr/bin/qdel", "/usr/bin/qmgr")
+
+WRAPPER = """#!{python}{flags}
 # {documented}: a command of the cjc engine ({lib}/cjc). Installed by cjc; do not edit.
 import sys
 sys.path.insert(0, {lib!r})
@@ -200,7 +204,8 @@ def install_engine(layout, python, local_machine_id=None, check=False, source=PA
     if not check and (len(changed) > synced_before or not os.path.isdir(os.path.join(package, "__pycache__"))):
         _compile_package(python, package)
     for documented, module in sorted(COMMANDS.items()):
-        text = WRAPPER.format(python=python, documented=documented, lib=lib, module=module)
+        text = WRAPPER.format(python=python, flags=" -S" if documented in LEAN_COMMANDS else "", documented=documented,
+                              lib=lib, module=module)
         _ensure_file(layout.path(documented), text, 0o755, changed, check)
     # the OCF resource agent ocf:cjc:cjcsite where Pacemaker looks for it
     _ensure_dir(layout.path(os.path.dirname(agent.AGENT_PATH)), changed, check)

@@ -6,7 +6,6 @@ name; an alias cannot be used"). Lookups go through the system resolver, so
 ``/etc/hosts`` (per network namespace: ``/etc/netns/<ns>/hosts``) and DNS both work.
 """
 
-import ipaddress
 import re
 import socket
 
@@ -25,6 +24,7 @@ def check_hostname_syntax(name):
 
 def link_name(address):
     """The registry link name of an IPv4 address: 10.192.18.10 -> ``0AC0120A`` (§2.2)."""
+    import ipaddress  # strict parsing, for the writers of links; a reader needs only address_of_link
     return "%08X" % int(ipaddress.IPv4Address(address))
 
 
@@ -32,7 +32,7 @@ def address_of_link(name):
     """Inverse of :func:`link_name`, or None for a name that is not 8 upper-case hex digits."""
     if not re.match(r"^[0-9A-F]{8}$", name):
         return None
-    return str(ipaddress.IPv4Address(int(name, 16)))
+    return socket.inet_ntoa(bytes.fromhex(name))
 
 
 def reverse_name(address):

@@ -10,7 +10,7 @@ import os
 import socket
 
 from ..errors import NqsFatal
-from .registry import Registry
+from .registry import Registry, local_site
 
 ENV = "NQS_SITE"
 
@@ -24,12 +24,12 @@ def resolve_nqs_site(layout, command, environ=None):
     """The Site a user command acts on, or NqsFatal (exit status 1)."""
     environ = os.environ if environ is None else environ
     wanted = environ.get(ENV, "")
-    registry = Registry(layout)
-    # getfqdn() asks the resolver (slow without DNS): only when the short name does not match
+    # getfqdn() asks the resolver (slow without DNS): only when the short name does not match;
+    # the local site reads no cluster site's files (a user command does no work it does not use)
     if not wanted or wanted == socket.gethostname() or wanted == socket.getfqdn():
-        site = registry.local
+        site = local_site(layout)
     else:
-        site = registry.find(wanted)
+        site = Registry(layout).find(wanted)
     if site is None or not site.available:
         raise NqsFatal("%s(FATAL): Unable to setup NQS rootdir" % nqs_command_name(command))
     return site
