@@ -11,7 +11,7 @@ short_description: Read a node's cjc sites, name checks and engine commands as f
 version_added: 0.2.0
 description:
   - Returns, as data, what the node knows (the fact C(cjc_node)); it reads files and pid records only, runs no
-    command and writes no site database (the DB at I(db_path) is opened read-only, only for its machine table), so
+    command and writes no site database (the DB at I(db_path) is opened read-only, for its machine table and users), so
     it answers on a node where a site is down or its disk is not mounted.
   - Every cluster site registered on the node, with the state C(cjcls) shows as a table (guide §2.5.3) - name,
     machine ID, DB path, link, running here, owner record, C(cjcpw), daemons - and the local site.
@@ -120,11 +120,13 @@ ansible_facts:
           sample: eth0
         db:
           description:
-            - "path, present (the DB's identity file exists) and machines: the DB's machine table (qmgr machines) as
-              a list of machine_id and name, or null when the DB is not readable here."
+            - "path, present (the DB's identity file exists), machines: the DB's machine table (qmgr machines) as
+              a list of machine_id and name, and users: the users the site knows (owners of queued and running
+              requests, mapped local users, managers), sorted; each null when the DB is not readable here."
           returned: when I(db_path) is given
           type: dict
-          sample: {"path": "/mnt/jobdb", "present": true, "machines": [{"machine_id": 300, "name": "peer.example.com"}]}
+          sample: {"path": "/mnt/jobdb", "present": true, "machines": [{"machine_id": 300, "name": "peer.example.com"}],
+                   "users": ["batch1", "root"]}
         start_check:
           description: "path and passed (the record exists)."
           returned: when I(start_check_record) is given

@@ -46,7 +46,7 @@ def test_a_registered_site_is_a_row_of_data(run, node, site, tmp_path):
     assert got["names"] == {"site_name": SITE, "forward": [ADDRESS], "address": ADDRESS, "canonical": SITE,
                             "link": HEX, "agree": True}
     assert got["address_interface"] == "lo"
-    assert got["db"] == {"path": site, "present": True, "machines": []}
+    assert got["db"] == {"path": site, "present": True, "machines": [], "users": []}
     assert got["start_check"] == {"path": record, "passed": False}
     assert got["missing_commands"] == []
     assert got["local_site"]["machine_id"] == 100 and got["local_site"]["is_local"] is True
@@ -71,11 +71,24 @@ def test_the_machine_table_is_read_and_the_database_left_untouched(run, node, si
     assert after == before
 
 
+def test_the_users_the_site_knows_are_read(run, node, site):
+    """Owners of queued and running requests, mapped local users and managers (guide §2.2.1): the
+    users whose IDs step 4 compares when the operator lists none. Ended requests' owners are not."""
+    path = os.path.join(site, "nqs", "private", "nqs.db")
+    with sqlite3.connect(path) as db:
+        for owner, state in (("queued1", "QUEUED"), ("running1", "RUNNING"), ("gone1", "EXITED"), ("queued1", "RUNNING")):
+            db.execute("INSERT INTO jobs (name, queue, owner, uid, state, script, submitted) VALUES ('j', 'guibs_1', ?, 1, ?, x'', 0)",
+                       (owner, state))
+        db.execute("INSERT INTO user_map VALUES (300, 'remote1', 'mapped1')")
+        db.execute("INSERT INTO managers VALUES ('manager1')")
+    assert facts(run, node, db_path=site)["db"]["users"] == ["manager1", "mapped1", "queued1", "running1"]
+
+
 def test_an_unreadable_database_has_no_machine_table(run, node, site):
     path = os.path.join(site, "nqs", "private", "nqs.db")
     with open(path, "r+b") as handle:
         handle.write(b"garbage, not SQLite" * 10)
-    assert facts(run, node, db_path=site)["db"] == {"path": site, "present": True, "machines": None}
+    assert facts(run, node, db_path=site)["db"] == {"path": site, "present": True, "machines": None, "users": None}
 
 
 def test_a_running_daemon_is_seen_through_its_pid_record(run, node, site):
@@ -103,7 +116,7 @@ def test_names_that_disagree_and_an_unconfigured_address_are_reported(run, node)
     assert got["site"] is None and got["sites"] == []
     assert got["names"]["forward"] == [] and got["names"]["agree"] is False
     assert got["address_interface"] is None
-    assert got["db"] == {"path": "/nonexistent/jobdb", "present": False, "machines": None}
+    assert got["db"] == {"path": "/nonexistent/jobdb", "present": False, "machines": None, "users": None}
 
 
 def test_an_empty_node_lists_every_missing_command(run, tmp_path):
