@@ -60,6 +60,24 @@ def test_a_job_whose_owner_was_renamed_is_refused_not_run_as_the_new_name(site, 
     assert not marker.exists()
 
 
+def test_a_job_whose_uid_now_belongs_to_another_account_is_refused(site, owner, tmp_path):
+    """The owner moved to another UID and its old UID was given to a new account: the job runs
+    neither as the new holder of the UID nor as anyone else."""
+    marker = tmp_path / "ran"
+    site.qmgr("stop queue guibs_1")
+    job_id = site.qsub("touch %s\n" % marker, user=owner)
+    site.wait_state(job_id, "QUEUED")
+    subprocess.run(["usermod", "-u", str(UID + 1), owner], check=True, capture_output=True)
+    subprocess.run(["useradd", "-u", str(UID), "-g", owner, "-M", "-s", "/bin/sh", RENAMED], check=True, capture_output=True)
+    site.qmgr("start queue guibs_1")
+    job = site.wait_state(job_id, "EXITED")
+    assert job["exit_status"] is None
+    reason = site.tracker(job_id)["events"][-1]["message"]
+    assert reason.startswith("could not start: request owner %s is not the account holding user ID %d" % (OWNER, UID))
+    assert "(that is %s)" % RENAMED in reason
+    assert not marker.exists()
+
+
 def test_a_job_of_an_unchanged_owner_runs(site, owner, tmp_path):
     job_id = site.qsub("id -un\n", user=owner)
     job = site.wait_state(job_id, "EXITED")

@@ -55,7 +55,11 @@ def job_user(job):
     except KeyError:
         raise JobStartError("user ID %d (%s) does not exist on this node: user IDs must be identical on "
                             "every node (§2.2.1)" % (job.uid, job.owner))
-    if user.pw_name != job.owner:
+    try:
+        named = pwd.getpwnam(job.owner).pw_uid == job.uid  # by name: an alias sharing the UID is still its owner
+    except KeyError:
+        named = False
+    if not named:
         raise JobStartError("request owner %s is not the account holding user ID %d on this node (that is %s): "
                             "refused rather than run as %s; user names and IDs must be identical on every node "
                             "(§2.2.1)" % (job.owner, job.uid, user.pw_name, user.pw_name))
