@@ -11,7 +11,8 @@ short_description: Read a node's cjc sites, name checks and engine commands as f
 version_added: 0.2.0
 description:
   - Returns, as data, what the node knows (the fact C(cjc_node)); it reads files and pid records only, runs no
-    command and opens no site database, so it answers on a node where a site is down or its disk is not mounted.
+    command and writes no site database (the DB at I(db_path) is opened read-only, for its machine table and users), so
+    it answers on a node where a site is down or its disk is not mounted.
   - Every cluster site registered on the node, with the state C(cjcls) shows as a table (guide §2.5.3) - name,
     machine ID, DB path, link, running here, owner record, C(cjcpw), daemons - and the local site.
   - With I(site_name) and I(address), the name checks of the build order (§2.3(3)) - what the name resolves to,
@@ -118,10 +119,14 @@ ansible_facts:
           type: str
           sample: eth0
         db:
-          description: "path and present (the DB's identity file exists)."
+          description:
+            - "path, present (the DB's identity file exists), machines: the DB's machine table (qmgr machines) as
+              a list of machine_id and name, and users: the users the site knows (owners of queued and running
+              requests, mapped local users, managers), sorted; each null when the DB is not readable here."
           returned: when I(db_path) is given
           type: dict
-          sample: {"path": "/mnt/jobdb", "present": true}
+          sample: {"path": "/mnt/jobdb", "present": true, "machines": [{"machine_id": 300, "name": "peer.example.com"}],
+                   "users": ["batch1", "root"]}
         start_check:
           description: "path and passed (the record exists)."
           returned: when I(start_check_record) is given

@@ -43,7 +43,8 @@ options:
   groups:
     description:
       - Groups whose GID must be the same on every node.
-      - List the primary groups of the I(users) here when I(fix) may have to change a GID.
+      - The primary groups of the I(users) are read, compared and fixed with them without being listed; list one here
+        when it has another name on a standby than on the active node.
     type: list
     elements: str
     default: []

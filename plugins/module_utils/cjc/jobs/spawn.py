@@ -42,6 +42,30 @@ def script_path(spool, job_id):
     return os.path.join(spool, SCRIPT_DIR, "%d.sh" % job_id)
 
 
+def job_user(job):
+    """The account ``job`` runs as: the one holding its UID here, which must still bear its owner's name.
+
+    A UID is what a job runs under, the name is whom it was submitted for: an account that
+    was renamed, or a UID given to someone else on this node since the submit (a node whose
+    accounts differ, guide §2.2.1), would run the job as a person it does not belong to.
+    Refused (JobStartError) instead; the tracker says why.
+    """
+    try:
+        user = pwd.getpwuid(job.uid)
+    except KeyError:
+        raise JobStartError("user ID %d (%s) does not exist on this node: user IDs must be identical on "
+                            "every node (§2.2.1)" % (job.uid, job.owner))
+    try:
+        named = pwd.getpwnam(job.owner).pw_uid == job.uid  # by name: an alias sharing the UID is still its owner
+    except KeyError:
+        named = False
+    if not named:
+        raise JobStartError("request owner %s is not the account holding user ID %d on this node (that is %s): "
+                            "refused rather than run as %s; user names and IDs must be identical on every node "
+                            "(§2.2.1)" % (job.owner, job.uid, user.pw_name, user.pw_name))
+    return user
+
+
 def job_environment(site, job, user):
     env = json.loads(job.env or "{}")
     env.update({
@@ -64,11 +88,7 @@ def spawn_job(site, job, stdin=None):
     group (site/cgroup.py), which it cannot leave: that is what keeps the site's lock
     held while it runs. Safe to call from several threads at once.
     """
-    try:
-        user = pwd.getpwuid(job.uid)
-    except KeyError:
-        raise JobStartError("user ID %d (%s) does not exist on this node: user IDs must be identical on "
-                            "every node (§2.2.1)" % (job.uid, job.owner))
+    user = job_user(job)
     credentials = {}
     if os.geteuid() == 0:
         groups = os.getgrouplist(user.pw_name, user.pw_gid)

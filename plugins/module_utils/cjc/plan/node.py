@@ -1,16 +1,21 @@
 """What a node knows about its sites, as data: the facts the Ansible side decides from.
 
-One read-only pass over the node (no command run, no site database opened): the sites
+One read-only pass over the node (no command run, no site database written): the sites
 of the registry with :func:`..site.status.read_status` (the same answer ``cjcls`` prints
 as a table, guide §2.5.3), the name checks of §2.3(3) for one site name and address,
-whether that site's DB and its start check record exist, and which engine commands are
-missing. The ``cjc_node_facts`` module returns it; the roles read it instead of parsing
+whether that site's DB and its start check record exist, the machine table and the users
+of that DB (opened read-only, when this node sees it: guide §2.2.1), and which engine
+commands are missing. The ``cjc_node_facts`` module returns it; the roles read it instead of parsing
 command output.
 """
 
+import contextlib
 import os
 import socket
+import sqlite3
+import urllib.parse
 
+from ..jobs.store import QUEUED, RUNNING, db_path as store_path
 from ..site.names import link_name, local_addresses, reverse_name
 from ..site.registry import SITEINFO, Registry
 from ..site.status import read_status
@@ -52,6 +57,36 @@ def address_interface(address):
         return None
 
 
+# The users a site knows (guide §2.2.1): their accounts must be the same on every node.
+_SITE_USERS = """
+    SELECT owner FROM jobs WHERE state IN (?, ?)
+    UNION SELECT local_user FROM user_map
+    UNION SELECT name FROM managers
+    ORDER BY 1
+"""
+
+
+def read_site_db(db_path):
+    """What the roles check in the site DB at ``db_path``: ``{"machines": [{machine_id, name}]`` (the
+    machine table, ``qmgr`` machines), ``"users": [name]}`` (owners of queued and running requests,
+    mapped local users, managers); None for each when this node cannot read it (disk not mounted here).
+
+    Read-only (``mode=ro``): a fact read never changes nor upgrades the site's database.
+    """
+    path = store_path(os.path.join(db_path, "nqs"))
+    if not os.path.isfile(path):
+        return {"machines": None, "users": None}
+    try:
+        uri = "file:%s?mode=ro" % urllib.parse.quote(path)
+        with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=5)) as db:
+            machines = db.execute("SELECT machine_id, name FROM machines ORDER BY machine_id").fetchall()
+            users = db.execute(_SITE_USERS, (QUEUED, RUNNING)).fetchall()
+    except sqlite3.Error:
+        return {"machines": None, "users": None}
+    return {"machines": [{"machine_id": mid, "name": name} for mid, name in machines],
+            "users": [name for (name,) in users]}
+
+
 def node_facts(layout, site_name=None, address=None, db_path=None, start_check_record=None, commands=None):
     """The facts of this node (see the module ``cjc_node_facts`` for each key)."""
     registry = Registry(layout)
@@ -73,7 +108,8 @@ def node_facts(layout, site_name=None, address=None, db_path=None, start_check_r
         names["agree"] = bool(site_name) and names["forward"] == [address] and canonical == site_name
         facts["address_interface"] = address_interface(address)
     if db_path:
-        facts["db"] = {"path": db_path, "present": os.path.exists(os.path.join(db_path, "nqs", SITEINFO))}
+        facts["db"] = dict(read_site_db(db_path), path=db_path,
+                           present=os.path.exists(os.path.join(db_path, "nqs", SITEINFO)))
     if start_check_record:
         facts["start_check"] = {"path": start_check_record, "passed": os.path.exists(start_check_record)}
     return facts

@@ -67,17 +67,30 @@ def _all_accounts(root):
 def read_accounts(users, groups, root="/"):
     """One node's report: ``{"users": {name: {"uid", "gid"} or None}, "groups": {name: gid or None},
     "uids": {uid: name}, "gids": {gid: name}}`` (the last two only for IDs of interest are needed,
-    but all are kept small: only the IDs used by this node's accounts)."""
+    but all are kept small: only the IDs used by this node's accounts). ``groups`` holds the
+    groups asked for and the primary groups of the users found (:func:`primary_groups`)."""
     all_users, all_groups = _all_accounts(root)
     report = {"users": {}, "groups": {}}
     for name in users:
         entry = all_users.get(name)
         report["users"][name] = {"uid": entry[0], "gid": entry[1]} if entry else None
-    for name in groups:
+    gid_owners = {gid: name for name, gid in sorted(all_groups.items(), reverse=True)}
+    for name in sorted(set(groups) | primary_groups(report["users"], gid_owners)):
         report["groups"][name] = all_groups.get(name)
     report["uid_owners"] = {str(uid): name for name, (uid, _gid) in sorted(all_users.items(), reverse=True)}
-    report["gid_owners"] = {str(gid): name for name, gid in sorted(all_groups.items(), reverse=True)}
+    report["gid_owners"] = {str(gid): name for gid, name in gid_owners.items()}
     return report
+
+
+def primary_groups(users, gid_owners):
+    """Names of the primary groups of ``users`` (a report's entries) on this node.
+
+    They are compared (and fixed) with the users without being listed: a user whose
+    primary GID differs is repaired with its group (``groupmod -g``, which moves the
+    members' primary GID too), never left for the operator to name. A group with
+    another name on a standby is not found by this name there: list it in ``groups``.
+    """
+    return {gid_owners[entry["gid"]] for entry in users.values() if entry and entry["gid"] in gid_owners}
 
 
 def _ids(kind, entry):
@@ -192,7 +205,7 @@ def plan_fix(local, reference, node="this node", root="/"):
                 continue
             if str(wanted["gid"]) not in local["gid_owners"] and wanted["gid"] not in mapped:
                 refusals.append("cannot give user %s primary gid %d on %s: no group has gid %d there; list "
-                                "the user's group in groups so it is fixed first"
+                                "the user's primary group in groups: it has another name here than on the active node"
                                 % (name, wanted["gid"], node, wanted["gid"]))
                 continue
             argv += ["-g", str(wanted["gid"])]

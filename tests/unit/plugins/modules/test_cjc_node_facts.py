@@ -5,7 +5,9 @@ address is configured here). A running daemon is a real process (``sleep``) whos
 record the engine itself writes, so ``read_status`` judges it exactly as it judges a daemon.
 """
 
+import hashlib
 import os
+import sqlite3
 import subprocess
 
 import pytest
@@ -44,12 +46,49 @@ def test_a_registered_site_is_a_row_of_data(run, node, site, tmp_path):
     assert got["names"] == {"site_name": SITE, "forward": [ADDRESS], "address": ADDRESS, "canonical": SITE,
                             "link": HEX, "agree": True}
     assert got["address_interface"] == "lo"
-    assert got["db"] == {"path": site, "present": True}
+    assert got["db"] == {"path": site, "present": True, "machines": [], "users": []}
     assert got["start_check"] == {"path": record, "passed": False}
     assert got["missing_commands"] == []
     assert got["local_site"]["machine_id"] == 100 and got["local_site"]["is_local"] is True
     open(record, "w").close()
     assert facts(run, node, start_check_record=record, check_mode=True)["start_check"]["passed"] is True
+
+
+def test_the_machine_table_is_read_and_the_database_left_untouched(run, node, site):
+    """The machine table (qmgr machines) the role checks the site's ID against (guide §2.2.1),
+    read without changing a byte of the site's database (the -shm index, where every reader
+    marks what it reads, aside)."""
+    path = os.path.join(site, "nqs", "private", "nqs.db")
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO machines VALUES (300, 'peer.example.com', '192.0.2.3', 607)")
+        db.execute("INSERT INTO machines VALUES (200, 'localhost', '127.0.0.1', 607)")
+    before = {name: hashlib.sha256(open(os.path.join(os.path.dirname(path), name), "rb").read()).hexdigest()
+              for name in os.listdir(os.path.dirname(path)) if not name.endswith("-shm")}
+    got = facts(run, node, db_path=site)["db"]["machines"]
+    assert got == [{"machine_id": 200, "name": "localhost"}, {"machine_id": 300, "name": "peer.example.com"}]
+    after = {name: hashlib.sha256(open(os.path.join(os.path.dirname(path), name), "rb").read()).hexdigest()
+             for name in os.listdir(os.path.dirname(path)) if not name.endswith("-shm")}
+    assert after == before
+
+
+def test_the_users_the_site_knows_are_read(run, node, site):
+    """Owners of queued and running requests, mapped local users and managers (guide §2.2.1): the
+    users whose IDs step 4 compares when the operator lists none. Ended requests' owners are not."""
+    path = os.path.join(site, "nqs", "private", "nqs.db")
+    with sqlite3.connect(path) as db:
+        for owner, state in (("queued1", "QUEUED"), ("running1", "RUNNING"), ("gone1", "EXITED"), ("queued1", "RUNNING")):
+            db.execute("INSERT INTO jobs (name, queue, owner, uid, state, script, submitted) VALUES ('j', 'guibs_1', ?, 1, ?, x'', 0)",
+                       (owner, state))
+        db.execute("INSERT INTO user_map VALUES (300, 'remote1', 'mapped1')")
+        db.execute("INSERT INTO managers VALUES ('manager1')")
+    assert facts(run, node, db_path=site)["db"]["users"] == ["manager1", "mapped1", "queued1", "running1"]
+
+
+def test_an_unreadable_database_has_no_machine_table(run, node, site):
+    path = os.path.join(site, "nqs", "private", "nqs.db")
+    with open(path, "r+b") as handle:
+        handle.write(b"garbage, not SQLite" * 10)
+    assert facts(run, node, db_path=site)["db"] == {"path": site, "present": True, "machines": None, "users": None}
 
 
 def test_a_running_daemon_is_seen_through_its_pid_record(run, node, site):
@@ -77,7 +116,7 @@ def test_names_that_disagree_and_an_unconfigured_address_are_reported(run, node)
     assert got["site"] is None and got["sites"] == []
     assert got["names"]["forward"] == [] and got["names"]["agree"] is False
     assert got["address_interface"] is None
-    assert got["db"] == {"path": "/nonexistent/jobdb", "present": False}
+    assert got["db"] == {"path": "/nonexistent/jobdb", "present": False, "machines": None, "users": None}
 
 
 def test_an_empty_node_lists_every_missing_command(run, tmp_path):
