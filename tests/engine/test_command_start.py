@@ -85,12 +85,16 @@ def test_options_parse_like_argparse():
     assert (args.queue, args.no_restart, args.variables, args.root, args.scripts, args.number) == (
         "guibs_1", True, ["A=1", "B"], "/tmp/x", ["a.sh", "b.sh", "-c.sh"], None)
     assert options().parse_args(["-t", "7", "--root", "/r"]).number == 7
+    attached = options().parse_args(["-qguibs_1", "-vA=1", "-t7", "-nr"])  # as argparse takes short options
+    assert (attached.queue, attached.variables, attached.number, attached.no_restart) == ("guibs_1", ["A=1"], 7, True)
 
 
 @pytest.mark.parametrize("argv,message", [(["-z"], "unrecognized arguments: -z"),
                                           (["-q"], "argument -q: expected one argument"),
                                           (["--root"], "argument --root: expected one argument"),
-                                          (["-nr=1"], "unrecognized arguments: -nr=1")])
+                                          (["-nr=1"], "unrecognized arguments: -nr=1"),
+                                          (["-t", "x"], "argument -t: invalid int value: 'x'"),
+                                          (["-tx"], "argument -t: invalid int value: 'x'")])
 def test_options_refuse_a_bad_command_line_with_the_usage_line(argv, message):
     with pytest.raises(UsageError) as caught:
         options().parse_args(argv)

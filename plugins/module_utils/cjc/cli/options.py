@@ -76,6 +76,9 @@ class Options:
                 self._help()
             name, eq, attached = word.partition("=") if word.startswith("--") else (word, "", "")
             option = self.flags.get(name)
+            if option is None and not word.startswith("--") and self.flags.get(word[:2], {}).get("action") in (_VALUE, _APPEND):
+                name, eq, attached = word[:2], "=", word[2:]  # -qguibs_1: a short option's attached value
+                option = self.flags[name]
             if option is None or (eq and option["action"] == _TRUE):
                 if word.startswith("-") and word != "-":
                     self.error("unrecognized arguments: %s" % word)
@@ -88,7 +91,10 @@ class Options:
                 if not argv:
                     self.error("argument %s: expected one argument" % name)
                 attached = argv.pop(0)
-            value = option["type"](attached)
+            try:
+                value = option["type"](attached)
+            except ValueError:
+                self.error("argument %s: invalid %s value: %r" % (name, getattr(option["type"], "__name__", "its"), attached))
             if option["action"] == _APPEND:
                 values[option["dest"]] = values[option["dest"]] + [value]
             else:
