@@ -100,3 +100,27 @@ def node():
     finally:
         made.cleanup()
         remove_root(made.layout)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Remove the empty control groups of test sites (under /tmp, or on the lab's shared disk
+    /mnt/jobdb-disk) that this machine still has.
+
+    A test that ends a network-namespace node ends the node's processes with SIGKILL, the
+    sites' keepers too, so nothing of the site is left to remove its emptied groups. A
+    group with a member (a site still running) is never removed: rmdir refuses it.
+    """
+    from cjc.site.cgroup import ROOT_GROUP, site_key, tracker
+    _kind, mount = tracker()
+    top = os.path.join(mount, ROOT_GROUP) if mount else None
+    if not top or not os.path.isdir(top):
+        return
+    tests = tuple(site_key(path) + "-" for path in ("/tmp", "/mnt/jobdb-disk"))
+    for name in os.listdir(top):
+        if not name.startswith(tests):
+            continue
+        for directory, _dirs, _files in sorted(os.walk(os.path.join(top, name)), key=lambda entry: -len(entry[0])):
+            try:
+                os.rmdir(directory)
+            except OSError:
+                pass
