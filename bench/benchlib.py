@@ -33,7 +33,7 @@ for _path in (os.path.join(REPO, "tests", "engine"), os.path.join(REPO, "plugins
 from cjc.site import pidrecords as runstate  # noqa: E402
 from cjc.plan.install import install_engine  # noqa: E402
 from cjc.config.layout import Layout  # noqa: E402
-from jobsite import free_port, make_netns, remove_netns  # noqa: E402
+from jobsite import free_port, make_netns, make_users, remove_netns, remove_users  # noqa: E402
 
 SITE = "benchsite.example.com"
 ADDRESS = "10.192.19.10"
@@ -160,6 +160,22 @@ class LocalBenchSite:
                 self.daemon.kill()
                 self.daemon.wait()
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def users_site():
+    """A started LocalBenchSite for the test users' commands (the users made for it and removed
+    after), its batch queue guibs_1 stopped: submitted requests stay queued, so only submitting
+    (and listing) is measured."""
+    make_users()
+    try:
+        with LocalBenchSite(NODE_PYTHON) as site:
+            site.start()
+            subprocess.run(site.command("/usr/bin/qmgr") + ["-c", "stop queue guibs_1"], env=site.env(), check=True,
+                           capture_output=True)
+            yield site
+    finally:
+        remove_users()
 
 
 def timed(function):

@@ -7,11 +7,9 @@ submission"). Target: one call <= 0.2 s (median of --runs). Run as root. Last li
 
 import argparse
 import os
-import subprocess
 
-from benchlib import NODE_PYTHON, LocalBenchSite, median, result
+from benchlib import median, result, users_site
 
-from jobsite import make_users, remove_users
 
 USER = "cjct1"
 
@@ -21,18 +19,11 @@ def main():
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--count", type=int, default=1000)
     args = parser.parse_args()
-    make_users()
-    try:
-        with LocalBenchSite(NODE_PYTHON) as site:
-            site.start()
-            subprocess.run(site.command("/usr/bin/qmgr") + ["-c", "stop queue guibs_1"], env=site.env(), check=True,
-                           capture_output=True)  # the jobs stay queued: only the submission is measured
-            took = [site.user_command("/usr/bin/qsub", "-q", "guibs_1", "-t", "1-%d" % args.count, user=USER,
-                                      stdin=b"true\n") for _ in range(args.runs)]
-        print("qsub -t 1-%d as %s: median %.3f s, fastest %.3f s (%d runs); load average %.2f %.2f %.2f"
-              % ((args.count, USER, median(took), min(took), args.runs) + os.getloadavg()))
-    finally:
-        remove_users()
+    with users_site() as site:
+        took = [site.user_command("/usr/bin/qsub", "-q", "guibs_1", "-t", "1-%d" % args.count, user=USER,
+                                  stdin=b"true\n") for _ in range(args.runs)]
+    print("qsub -t 1-%d as %s: median %.3f s, fastest %.3f s (%d runs); load average %.2f %.2f %.2f"
+          % ((args.count, USER, median(took), min(took), args.runs) + os.getloadavg()))
     result("bulk submission: %d requests in one qsub call (as a user)" % args.count, median(took), "s", "<= 0.2",
            median(took) <= 0.2)
 

@@ -10,12 +10,11 @@ its own call only). Run as root. Last line: BENCH.
 import argparse
 import concurrent.futures
 import os
-import subprocess
 import time
 
-from benchlib import NODE_PYTHON, LocalBenchSite, median, result
+from benchlib import median, result, users_site
 
-from jobsite import USERS, make_users, remove_users
+from jobsite import USERS
 
 
 def rate(site, clients, calls):
@@ -35,19 +34,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--calls", type=int, default=40, help="calls per client")
     args = parser.parse_args()
-    make_users()
-    try:
-        with LocalBenchSite(NODE_PYTHON) as site:
-            site.start()
-            subprocess.run(site.command("/usr/bin/qmgr") + ["-c", "stop queue guibs_1"], env=site.env(), check=True,
-                           capture_output=True)  # the jobs stay queued: only the submits are measured
-            rates = {}
-            for clients in (1, 2, 8):
-                rates[clients], call = rate(site, clients, args.calls)
-                print("%d client(s): %.0f submits/s, median call %.1f ms" % (clients, rates[clients], call * 1000))
-        print("load average %.2f %.2f %.2f on %d CPUs" % (os.getloadavg() + (os.cpu_count(),)))
-    finally:
-        remove_users()
+    with users_site() as site:
+        rates = {}
+        for clients in (1, 2, 8):
+            rates[clients], call = rate(site, clients, args.calls)
+            print("%d client(s): %.0f submits/s, median call %.1f ms" % (clients, rates[clients], call * 1000))
+    print("load average %.2f %.2f %.2f on %d CPUs" % (os.getloadavg() + (os.cpu_count(),)))
     result("qsub from 8 concurrent users (1 client %.0f/s, 2 clients %.0f/s)" % (rates[1], rates[2]), rates[8],
            "submits/s", ">= 1 client's rate", rates[8] >= rates[1])
 
