@@ -19,16 +19,9 @@ from cjc.jobs.store import open_store
 from cjc.net import wire
 from cjc.site import endpoints
 
-from jobsite import USER_PYTHON, USERS, Node, make_root, make_users, remove_root, remove_users
+from jobsite import USER_PYTHON, Node, make_root, remove_root
 
 QSUB = "/usr/bin/qsub"
-
-
-@pytest.fixture(scope="module")
-def users():
-    make_users()
-    yield USERS
-    remove_users()
 
 
 @pytest.fixture
