@@ -206,7 +206,7 @@ site:
       description: The cjcpw pid, or V(null).
       type: int
     owner:
-      description: Host and pid of the site's cjcpw record (the node that runs the site), or V(null).
+      description: Host and pid of the site's owner record (the node that runs the site), or V(null).
       type: dict
     daemons:
       description: Live processes of the site on this node, by role.

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from cjc.site import pidrecords as runstate
+from cjc.site.cgroup import SiteGroup, node_key
 from cjc.site.registry import Registry
 
 pytestmark = pytest.mark.netns
@@ -183,7 +184,11 @@ def test_unwritable_directory_is_refused_for_a_user(site_ns):
 
 def test_running_local_site_is_refused(site_ns, node_root, disk):
     daemon = subprocess.Popen(["sleep", "60"])
+    # a record counts only for a process of the site's group on the node (here: the namespace) that asks
+    group = SiteGroup(node_root.spool, node=node_key(os.stat("/run/netns/%s" % site_ns.name).st_ino))
     try:
+        if group.tracked:
+            group.enter(pid=daemon.pid)
         runstate.write_record(os.path.join(node_root.spool, "run", "nqsdaemon.pid"), daemon.pid)
         result = mksite(site_ns, node_root, "testsite.example.com", 200, disk / "jobdb")
         assert_refused(result, "the local site is running (nqsdaemon pid %d); stop it with nqsstop first"
@@ -192,6 +197,8 @@ def test_running_local_site_is_refused(site_ns, node_root, disk):
     finally:
         daemon.kill()
         daemon.wait()
+        group.wait_empty(5)
+        group.remove()
     # a dead recorded daemon does not count
     assert mksite(site_ns, node_root, "testsite.example.com", 200, disk / "jobdb").returncode == 0
 

@@ -18,6 +18,7 @@ from cjc.config.layout import Layout, layout_from
 from cjc.site.names import address_of_link, link_name
 from cjc.site.nqs_site import resolve_nqs_site
 from cjc.site.registry import Registry, siteinfo_text
+from cjc.site.status import daemon_pid, read_status
 
 CJCLS = "/usr/lib/nqs/cluster/cjcls"
 
@@ -148,17 +149,30 @@ def test_cjcls_tells_dead_and_foreign_records_apart(node_root, tmp_path):
     record = os.path.join(db, "nqs", "run", "nqsdaemon.pid")
     dead = subprocess.Popen(["true"])
     dead.wait()
-    runstate.write_record(record, os.getpid())
     site = Registry(node_root).cluster[0]
-    assert site.daemon_pid() == os.getpid()
-    runstate.write_record(record, dead.pid)
-    assert site.daemon_pid() is None                       # process gone
-    runstate.write_record(record, os.getpid())
-    with open(record) as handle:
-        text = handle.read().replace(socket.gethostname(), "othernode")
-    with open(record, "w") as handle:
-        handle.write(text)
-    assert site.daemon_pid() is None                       # written by the other node
+    group = SiteGroup(site.spool)
+    daemon = subprocess.Popen(["sleep", "60"])
+    try:
+        if group.tracked:
+            group.enter(pid=daemon.pid)
+        runstate.write_record(record, daemon.pid)
+        assert daemon_pid(read_status(site)) == daemon.pid
+        runstate.write_record(record, dead.pid)
+        assert daemon_pid(read_status(site)) is None           # process gone
+        runstate.write_record(record, daemon.pid)
+        with open(record) as handle:
+            text = handle.read().replace(socket.gethostname(), "othernode")
+        with open(record, "w") as handle:
+            handle.write(text)
+        assert daemon_pid(read_status(site)) is None           # written by the other node
+        if group.tracked:
+            runstate.write_record(record, os.getpid())
+            assert daemon_pid(read_status(site)) is None       # alive here, but not a process of the site
+    finally:
+        daemon.kill()
+        daemon.wait()
+        group.wait_empty(5)
+        group.remove()
 
 
 def test_cjcls_lists_a_site_whose_disk_is_not_mounted(node_root, tmp_path):

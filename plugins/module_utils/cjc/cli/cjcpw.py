@@ -16,6 +16,7 @@ from ..site.log import DaemonLog
 from ..errors import SiteError
 from ..supervise.owner import run_monitored, start_detached, stop_site
 from ..site.registry import Registry, plan_register, register_link
+from ..site.status import daemon_pid, read_status
 from .common import Parser, layout_of, require_root
 from .exits import run
 
@@ -76,7 +77,7 @@ def _body(argv):
     site = registered_site(layout, args.site, args.db_path, print)
     if args.detach:
         start_detached(layout, site)
-        print("cjcpw: site %s started (daemon pid %s)" % (site.name, site.daemon_pid()))
+        print("cjcpw: site %s started (daemon pid %s)" % (site.name, daemon_pid(read_status(site))))
         return 0
     return run_monitored(layout, site, DaemonLog(layout, site.spool, PROG, tee=True))
 

@@ -11,6 +11,7 @@ from ..supervise.owner import UP, live_owner, request_daemons, site_timings, sta
 from ..site.ownership import describe_owner, is_owned
 from ..site.log import DaemonLog
 from ..site.registry import Registry
+from ..site.status import daemon_pid, read_status
 from .common import Parser, layout_of, require_root
 from .exits import run
 
@@ -39,7 +40,7 @@ def _body(argv):
         raise SiteError("site %s is owned by %s; start it there" % (site.name, describe_owner(owner)))
     else:
         start_detached(layout, site, PROG)
-    print("%s: site %s started (daemon pid %s)" % (PROG, site.name, site.daemon_pid()))
+    print("%s: site %s started (daemon pid %s)" % (PROG, site.name, daemon_pid(read_status(site))))
     return 0
 
 

@@ -50,11 +50,10 @@ import subprocess
 import sys
 import time
 
-from ..site import endpoints, pidrecords
-from ..site.daemonset import SITE_DAEMONS
+from ..site import endpoints
+from ..site import status as site_status
 from ..errors import CjcError
 from ..config.layout import C_LOCALE, CJCPW, Layout
-from ..site.ownership import OWNER_RECORD
 from ..config.siteconf import DEFAULT_TIMINGS, TIMEOUT_MARGIN, load_site_conf
 from ..site.registry import check_db_path_syntax, cluster_site
 
@@ -224,16 +223,13 @@ class SiteAgent:
             argv = ["/bin/sh", "-c", WATCHER, "cjcsite-watch", self.marker(), resource, node] + argv
         return argv
 
+    def status(self):
+        """The site's status on this node (site/status.py: owner, daemons), read afresh."""
+        return site_status.read_status(self._site())
+
     def owner(self):
         """The owner record if the owner lives on this node, else None."""
-        record = pidrecords.read_record(os.path.join(self._site().run_dir, OWNER_RECORD))
-        return record if pidrecords.record_is_alive(record) else None
-
-    def daemons_here(self):
-        """{record name: pid or None} of the site's daemons on this node."""
-        site = self._site()
-        return {record[:-len(".pid")]: pidrecords.live_pid(site.record_path(record))
-                for spec in SITE_DAEMONS for record in spec.records}
+        return site_status.live_owner(self.status())
 
     def health(self):
         """None when the site's comagent answers on its root-only ``health`` socket with ok, else
@@ -308,9 +304,9 @@ class SiteAgent:
                 exit_reason("site database %s is not accessible on this node (shared disk not mounted?)"
                             % self.db_path)
             return OCF_NOT_RUNNING
-        owner = self.owner()
-        daemons = self.daemons_here()
-        alive = {name: pid for name, pid in daemons.items() if pid}
+        status = self.status()
+        owner = site_status.live_owner(status)
+        alive = site_status.serving_daemons(status)
         if owner is None:
             if alive:
                 if report:
@@ -330,7 +326,7 @@ class SiteAgent:
             if report:
                 exit_reason("cjcpw pid %s lives but the daemons are %s" % (owner["pid"], owner.get("daemons")))
             return OCF_ERR_GENERIC
-        missing = sorted(name for name, pid in daemons.items() if not pid)
+        missing = sorted(set(status["daemons"]) - set(alive))
         if missing:
             if report:
                 exit_reason("site daemon(s) not running: %s" % ", ".join(missing))
@@ -393,7 +389,7 @@ class SiteAgent:
         why = {5: "the site is owned by a live cjcpw elsewhere (split-brain guard)",
                4: "the site did not start within BOOT_TIMEOUT or a daemon failed during start",
                3: "a site daemon died right after start"}.get(status, "cjcpw exited with status %d" % status)
-        record = pidrecords.read_record(os.path.join(self._site().run_dir, OWNER_RECORD))
+        record = self.status()["owner"]  # as written: the owner elsewhere, when it is one
         if status == 5 and record:
             why += ": cjcpw pid %s on host %s" % (record.get("pid"), record.get("host"))
         exit_reason("cjcpw %s %s: %s; see %s/nqs/log" % (self.site_name, self.db_path, why, self.db_path))
@@ -423,8 +419,9 @@ class SiteAgent:
 
     def _here(self):
         """pids of the site's owner, daemons and other processes on this node."""
-        owner = self.owner()
-        pids = [pid for pid in self.daemons_here().values() if pid]
+        status = self.status()
+        owner = site_status.live_owner(status)
+        pids = list(site_status.serving_daemons(status).values())
         pids = ([owner["pid"]] if owner else [self.marked_owner()] if self.marked_owner() else []) + pids
         return pids + [pid for pid in self.processes_here() if pid not in pids]
 

@@ -18,6 +18,7 @@ from ..config.fileio import fsync_dir, write_atomic
 from ..site.names import check_address_is_local, link_name, resolve_site_address
 from ..config.siteconf import INT_MAX
 from ..site.registry import Registry, check_db_path_syntax, register_link, write_siteinfo
+from ..site.status import daemon_pid, read_status
 from ..jobs.store import create_store
 
 SPOOL_SUBDIRS = ("run", "log", "output", "private")
@@ -75,9 +76,10 @@ def plan_mksite(layout, name, machine_id, db_path, mount_point=None):
         raise SiteError("address %s is already registered: %s -> %s; remove that link first if the "
                         "site is gone (§2.6.1 step 2)" % (address, link, os.readlink(link)))
     registry = Registry(layout)
-    if registry.local.daemon_pid() is not None:
+    local_pid = daemon_pid(read_status(registry.local))
+    if local_pid is not None:
         raise SiteError("the local site is running (nqsdaemon pid %d); stop it with nqsstop first "
-                        "(§2.3(4))" % registry.local.daemon_pid())
+                        "(§2.3(4))" % local_pid)
     owner = registry.machine_ids().get(machine_id)
     if owner:
         raise SiteError("machine ID %d is already used by site %s; choose another machine ID"

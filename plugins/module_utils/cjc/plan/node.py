@@ -18,7 +18,7 @@ import urllib.parse
 from ..jobs.store import QUEUED, RUNNING, db_path as store_path
 from ..site.names import link_name, local_addresses, reverse_name
 from ..site.registry import SITEINFO, Registry
-from ..site.status import read_status
+from ..site.status import daemon_pid, read_status, serving_daemons
 from .install import COMMANDS
 
 
@@ -33,11 +33,11 @@ def site_row(layout, site):
         "link": site.link and layout.unprefixed(site.link),
         "address": site.address,
         "available": site.available,
-        "running": status["daemons"]["nqsdaemon"]["pid"] is not None,
-        "daemon_pid": status["daemons"]["nqsdaemon"]["pid"],
+        "running": daemon_pid(status) is not None,
+        "daemon_pid": daemon_pid(status),
         "cjcpw": status["cjcpw"],
         "owner": status["owner"],
-        "daemons": {name: state["pid"] for name, state in status["daemons"].items() if state["pid"]},
+        "daemons": serving_daemons(status),
     }
 
 

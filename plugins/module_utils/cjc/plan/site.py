@@ -41,7 +41,7 @@ import os
 import shutil
 
 from . import daemon_conf
-from ..site import pidrecords
+from ..site import status as site_status
 from ..errors import CommandError, SiteError
 from ..config.fileio import fsync_dir
 from ..config.layout import CJCPW, NQSSTART, NQSSTOP
@@ -49,7 +49,7 @@ from .mksite import make_site, parse_machine_id, plan_mksite
 from ..site.listing import format_table
 from ..site.names import link_name, local_addresses, resolve_site_address
 from ..site.ownership import OWNER_RECORD
-from ..site.registry import (CJCPW_RECORD, Registry, check_db_path_syntax, cluster_site, local_site, read_siteinfo,
+from ..site.registry import (Registry, check_db_path_syntax, cluster_site, local_site, read_siteinfo,
                              register_link, registry_links)
 
 PRESENT, ABSENT, STARTED, STOPPED, MAINTENANCE = "present", "absent", "started", "stopped", "maintenance"
@@ -86,20 +86,21 @@ def _site_of(layout, request):
     return site or cluster_site(db_path)
 
 
-def owner_pid(site):
-    """The live owner of the site on this node: the ownership record (cjcpw, monitored or
-    detached ``-c``), else the cjcpw record; None when nobody owns it here."""
-    return pidrecords.live_pid(site.record_path(OWNER_RECORD)) or site.cjcpw_pid()
+def _running_pid(site):
+    """pid of the site's nqsdaemon or, failing that, of its owner on this node; None when neither runs here."""
+    status = site_status.read_status(site)
+    return site_status.daemon_pid(status) or site_status.owner_pid(status)
 
 
 def _state_view(layout, site):
     """The part of a site's state that ``diff`` shows."""
+    status = site_status.read_status(site)
     view = collections.OrderedDict()
     if not site.is_local:
         view["link"] = site.link
         view["db"] = "present" if read_siteinfo(site.spool) else "absent"
-    view["daemons"] = "running" if site.daemon_pid() else "SHUT"
-    view["cjcpw"] = "ON" if owner_pid(site) else "OFF"
+    view["daemons"] = "running" if site_status.daemon_pid(status) else "SHUT"
+    view["cjcpw"] = "ON" if site_status.owner_pid(status) else "OFF"
     try:
         view["maintenance"] = "ON" if maintenance_on(layout) else "OFF"
     except SiteError:
@@ -188,7 +189,7 @@ def _link_action(layout, address, db_path, actions, after, warnings):
         raise SiteError("%s exists and is not a link; move it away so the site can be registered" % link)
     if current is not None:
         other = cluster_site(current, link=link, address=address)
-        if other.daemon_pid() or owner_pid(other):
+        if _running_pid(other):
             raise SiteError("%s -> %s belongs to a site running on this node (%s); stop it before "
                             "re-pointing the link to %s" % (link, current, other.name, db_path))
         warnings.append("%s pointed to %s; re-pointed to %s" % (link, current, db_path))
@@ -233,7 +234,7 @@ def _plan_absent(layout, request, site, actions, warnings, after):
              if os.path.normpath(target) == db_path]
     info = read_siteinfo(site.spool)
     if links or (request.purge_db and info is not None):
-        pid = site.daemon_pid() or owner_pid(site)
+        pid = _running_pid(site)
         if pid:
             raise SiteError("site %s is running on this node (pid %d); stop it first (state=stopped)"
                             % (site.name, pid))
@@ -252,12 +253,12 @@ def _plan_absent(layout, request, site, actions, warnings, after):
     if info.get("name") != request.name:
         raise SiteError("refusing to purge %s: it holds the DB of site %s, not %s"
                         % (db_path, info.get("name"), request.name))
-    record = (pidrecords.read_record(site.record_path(OWNER_RECORD))
-              or pidrecords.read_record(site.record_path(CJCPW_RECORD)))
-    if record and record.get("host") != pidrecords.this_host() and record.get("pid") is not None:
-        raise SiteError("refusing to purge %s: its cjcpw record names host %s (pid %s); stop the site "
+    status = site_status.read_status(site)
+    record = status["owner"]  # as written: it may name another node, where the site runs
+    if record and record.get("host") != status["host"]:
+        raise SiteError("refusing to purge %s: its owner record names host %s (pid %s); stop the site "
                         "there first, or delete %s if that host is gone"
-                        % (db_path, record.get("host"), record.get("pid"), site.record_path(CJCPW_RECORD)))
+                        % (db_path, record.get("host"), record.get("pid"), site.record_path(OWNER_RECORD)))
     actions.append({"action": "purge_db", "db_path": db_path,
                     "remove_directory": not os.path.ismount(db_path)})
     after["db"] = "absent"
@@ -282,7 +283,8 @@ def _plan_run(layout, request, site, before, actions, after):
             # cjcpw -c would refuse a second owner; say what is wrong instead
             raise SiteError("site %s: its cjcpw (pid %d) owns the site on this node but the daemons are not "
                             "running (see %s/log); stop it (state=stopped) and start it again"
-                            % (request.name, owner_pid(site) or 0, site.spool))
+                            % (request.name, site_status.owner_pid(site_status.read_status(site)) or 0,
+                               site.spool))
         after["daemons"] = "running"
     else:
         supervised = before["cjcpw"] == "ON" and not maintenance
@@ -330,14 +332,14 @@ def _run_checked(layout, plan, argv, run):
         raise CommandError("%s failed (rc=%d): %s" % (" ".join(argv), rc, (err or out).strip()[-500:]),
                            argv=argv, rc=rc, stdout=out, stderr=err)
     site = _site_of(layout, plan.request)
-    running = site.daemon_pid() is not None
-    if plan.request.state == STARTED and not running:
+    pid = site_status.daemon_pid(site_status.read_status(site))
+    if plan.request.state == STARTED and pid is None:
         raise CommandError("%s returned 0 but the site's nqsdaemon is not running on this node; see the "
                            "site's log in %s/log" % (" ".join(argv), site.spool),
                            argv=argv, rc=rc, stdout=out, stderr=err)
-    if plan.request.state == STOPPED and running:
+    if plan.request.state == STOPPED and pid is not None:
         raise CommandError("%s returned 0 but the site's nqsdaemon (pid %d) still runs"
-                           % (" ".join(argv), site.daemon_pid()), argv=argv, rc=rc, stdout=out, stderr=err)
+                           % (" ".join(argv), pid), argv=argv, rc=rc, stdout=out, stderr=err)
 
 
 def purge_db(db_path, remove_directory):
@@ -365,16 +367,14 @@ def purge_db(db_path, remove_directory):
 def site_facts(layout, request):
     """What ``cjc_site`` returns: the site's identity, its link and its cjcls row."""
     site = _site_of(layout, request)
-    daemon_pid, cjcpw_pid = site.daemon_pid(), owner_pid(site)
-    record = (pidrecords.read_record(site.record_path(OWNER_RECORD))
-              or pidrecords.read_record(site.record_path(CJCPW_RECORD)))
-    daemons = {}
-    if os.path.isdir(site.run_dir):
-        for entry in sorted(os.listdir(site.run_dir)):
-            if entry.endswith(".pid"):
-                pid = pidrecords.live_pid(os.path.join(site.run_dir, entry))
-                if pid:
-                    daemons[entry[:-len(".pid")]] = pid
+    status = site_status.read_status(site)
+    daemon_pid, cjcpw_pid = site_status.daemon_pid(status), site_status.owner_pid(status)
+    record, owner = status["owner"], site_status.live_owner(status)
+    daemons = site_status.serving_daemons(status)  # every live process of the site here, by role
+    if owner:
+        daemons["owner"] = owner["pid"]
+    if status["cjcpw"]:
+        daemons["cjcpw"] = status["cjcpw"]
     if site.is_local:
         row = None
     else:

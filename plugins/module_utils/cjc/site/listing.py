@@ -10,7 +10,7 @@ Shared by the ``cjcls`` command and the site facts of the Ansible side::
     ----------------------------------------------------------------------
 """
 
-from .status import read_status
+from .status import daemon_pid, read_status
 
 RULE = "-" * 70
 NAME_W, PID_W, PATH_W = 26, 14, 31
@@ -26,7 +26,7 @@ def format_table(sites):
              + _cell("DB-PATH(LINK)", PATH_W) + "CJCPW", RULE]
     for site in sites:
         status = read_status(site)
-        pid = status["daemons"]["nqsdaemon"]["pid"]
+        pid = daemon_pid(status)
         row = _cell(site.name, NAME_W) + _cell(str(pid) if pid else "SHUT", PID_W) + _cell(site.db_path, PATH_W)
         lines.append(row + ("ON" if status["cjcpw"] else "OFF").rjust(5))
         lines.append(" " * (NAME_W + PID_W) + "(%s)" % site.link)

@@ -14,7 +14,6 @@ import collections
 import os
 import socket
 
-from . import pidrecords
 from ..errors import SiteError
 from ..config.fileio import fsync_dir, write_atomic
 from ..config.keyvalue import KeyValueFile
@@ -23,7 +22,6 @@ from .names import address_of_link, link_name, reverse_name
 SITEINFO = "siteinfo"
 RUN_DIR = "run"
 CJCPW_RECORD = "cjcpw.pid"
-NQSDAEMON_RECORD = "nqsdaemon.pid"
 
 
 class Site(collections.namedtuple(
@@ -35,15 +33,8 @@ class Site(collections.namedtuple(
         return os.path.join(self.spool, RUN_DIR)
 
     def record_path(self, role):
+        """The pid record ``role`` (``nqsdaemon.pid``...); whether it counts here: site/status.py."""
         return os.path.join(self.run_dir, role)
-
-    def daemon_pid(self):
-        """The pid of this site's nqsdaemon on this node, or None (``SHUT``)."""
-        return pidrecords.live_pid(self.record_path(NQSDAEMON_RECORD))
-
-    def cjcpw_pid(self):
-        """The pid of this site's cjcpw on this node, or None."""
-        return pidrecords.live_pid(self.record_path(CJCPW_RECORD))
 
 
 def read_siteinfo(spool):

@@ -2,7 +2,9 @@
 
 :func:`read_status` reads the site's pid records (never the site database), so it
 answers on a node where the site is down or its disk is not mounted, and costs no
-SQLite open. comagent adds the queues and running jobs to it for ``/status``.
+SQLite open. Every reader asks it: ``cjcls``, comagent's ``/status`` (which adds the
+queues and running jobs), the OCF agent, the node facts and ``cjc_site``; the functions
+below it only pick answers out of one status, so no reader opens a pid record itself.
 
 A record is root's and names a process by pid and start time; where the kernel tracks
 the site (:mod:`.cgroup`, for root) the process must also be a member of the site's
@@ -17,6 +19,7 @@ from . import pidrecords
 from .cgroup import SiteGroup
 from .daemonset import SITE_DAEMONS
 from .ownership import OWNER_RECORD
+from .registry import CJCPW_RECORD
 
 
 def _of_site(group, pid):
@@ -52,6 +55,27 @@ def read_status(site):
         "db_path": site.db_path,
         "host": pidrecords.this_host(),
         "owner": owner,
-        "cjcpw": _of_site(group, site.cjcpw_pid()),
+        "cjcpw": _of_site(group, pidrecords.live_pid(site.record_path(CJCPW_RECORD))),
         "daemons": daemon_states(site, group),
     }
+
+
+def live_owner(status):
+    """The owner record of ``status`` when that owner lives here (monitored or detached), else None."""
+    owner = status["owner"]
+    return owner if owner is not None and owner["alive"] else None
+
+
+def owner_pid(status):
+    """pid of whoever owns the site here: the live owner, else a monitoring cjcpw; None when nobody."""
+    return (live_owner(status) or {}).get("pid") or status["cjcpw"]
+
+
+def daemon_pid(status, name="nqsdaemon"):
+    """pid of daemon ``name`` serving here (nqsdaemon: the DAEMON-PID column of ``cjcls``), or None."""
+    return status["daemons"][name]["pid"]
+
+
+def serving_daemons(status):
+    """{daemon: pid} of the daemons of ``status`` that serve here."""
+    return {name: state["pid"] for name, state in status["daemons"].items() if state["pid"]}

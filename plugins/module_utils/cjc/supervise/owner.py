@@ -28,11 +28,12 @@ import signal
 import socket
 
 from ..site import pidrecords
+from ..site import status as site_status
 from ..config.daemonconf import COMMON, load_daemon_conf
 from ..site.log import DaemonLog
 from ..errors import CjcError, SiteError
 from ..config.fileio import read_text, write_atomic
-from ..site.ownership import OWNER_RECORD, Ownership, describe_owner, is_owned, wait_released
+from ..site.ownership import Ownership, describe_owner, is_owned, wait_released
 from ..config.siteconf import load_site_conf
 from ..site.registry import CJCPW_RECORD
 from ..site.daemonset import SITE_DAEMONS
@@ -212,9 +213,8 @@ class Owner:
 # -- commands' side ------------------------------------------------------------------
 
 def live_owner(site):
-    """The owner record if the owner process lives on this node, else None."""
-    record = pidrecords.read_record(os.path.join(site.run_dir, OWNER_RECORD))
-    return record if pidrecords.record_is_alive(record) else None
+    """The owner record if the owner process lives on this node, else None (site/status.py)."""
+    return site_status.live_owner(site_status.read_status(site))
 
 
 def run_monitored(layout, site, log):
@@ -309,14 +309,10 @@ def request_daemons(site, wanted, seconds, oscalls=SYSTEM):
 
 
 def recorded_daemon_pids(site):
-    """[(name, pid)] of daemons recorded alive on this node, in stop order."""
-    found = []
-    for spec in reversed(SITE_DAEMONS):
-        for record in spec.records:
-            pid = pidrecords.live_pid(site.record_path(record))
-            if pid:
-                found.append((record.replace(".pid", ""), pid))
-    return found
+    """[(name, pid)] of daemons recorded alive on this node (site/status.py), in stop order."""
+    serving = site_status.serving_daemons(site_status.read_status(site))
+    names = [record[:-len(".pid")] for spec in reversed(SITE_DAEMONS) for record in spec.records]
+    return [(name, serving[name]) for name in names if name in serving]
 
 
 def stop_site(site, log, oscalls=SYSTEM):
@@ -325,8 +321,9 @@ def stop_site(site, log, oscalls=SYSTEM):
     Returns a StopReport, or None when nothing of the site was running here.
     """
     timings = site_timings(site, log)
-    record = pidrecords.read_record(os.path.join(site.run_dir, OWNER_RECORD))
-    if pidrecords.record_is_alive(record):
+    status = site_status.read_status(site)
+    record = status["owner"]
+    if site_status.live_owner(status):
         oscalls.kill(record["pid"], signal.SIGTERM)
         _wait_for(lambda: live_owner(site) is None, timings.total_stop_seconds + 15,
                   "the owner of %s (pid %d) to stop" % (site.name, record["pid"]), oscalls)
@@ -336,7 +333,7 @@ def stop_site(site, log, oscalls=SYSTEM):
         if report is not None and left:
             report = report._replace(leftovers=sorted(set(report.leftovers) | set(left)))
     else:
-        if is_owned(site) and record and record.get("host") != pidrecords.this_host():
+        if is_owned(site) and record and record.get("host") != status["host"]:
             raise SiteError("site %s runs on another node: owned by %s; stop it there"
                             % (site.name, describe_owner(record)))
         daemons = recorded_daemon_pids(site)
