@@ -79,11 +79,43 @@ class Job:
     @classmethod
     def from_row(cls, row):
         """The Job of a row selected with :data:`_JOB_COLUMNS` (that order)."""
-        return cls(*row)
+        return _from_row(cls, _JOB_FIELDS, row)
 
 
-_JOB_COLUMNS = ", ".join(field.name for field in dataclasses.fields(Job))
+@dataclasses.dataclass(frozen=True)
+class InterruptedRun:
+    """What the restart rules read of a job recorded RUNNING when the site starts (its run was
+    interrupted): what they decide on and what the tracker records, not the script or the
+    environment (a start may read thousands: bench/recovery_time.py)."""
+    id: int
+    queue: str
+    restart: str
+    runs: int
+    started: float
+    delete_reason: str
+
+    @classmethod
+    def from_row(cls, row):
+        """The InterruptedRun of a row selected with :data:`_INTERRUPTED_COLUMNS` (that order)."""
+        return _from_row(cls, _INTERRUPTED_FIELDS, row)
+
+
+def _from_row(cls, fields, row, _new=object.__new__):
+    """An instance of the frozen dataclass ``cls`` holding ``row`` (its ``fields``, in order).
+
+    Filled without the generated ``__init__`` (frozen: one ``object.__setattr__`` per field),
+    at a quarter of its cost: a site start reads every interrupted job (bench/recovery_time.py).
+    """
+    made = _new(cls)
+    made.__dict__.update(zip(fields, row))
+    return made
+
+
+_JOB_FIELDS = tuple(field.name for field in dataclasses.fields(Job))
+_JOB_COLUMNS = ", ".join(_JOB_FIELDS)
 _JOB_COLUMNS_OF_J = ", ".join("j." + field.name for field in dataclasses.fields(Job))
+_INTERRUPTED_FIELDS = tuple(field.name for field in dataclasses.fields(InterruptedRun))
+_INTERRUPTED_COLUMNS = ", ".join(_INTERRUPTED_FIELDS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,27 +187,28 @@ def _move(db, job_id, allowed_from, to, event, at=None, **columns):
     Inside the caller's transaction. Raises JobMoveError when a move is not in TRANSITIONS
     (a bug) or the job is not in ``allowed_from`` (the caller's transaction rolls back).
     """
-    _move_many(db, allowed_from, to, [(job_id, event, columns)], at)
+    names = tuple(columns)
+    _move_many(db, allowed_from, to, names, [(job_id, event, tuple(columns[name] for name in names))], at)
 
 
-def _move_many(db, allowed_from, to, moves, at=None):
-    """:func:`_move` of many jobs at once, ``moves`` being [(job id, event, columns)] that all set
-    the same columns: one statement for the lot (the restart rules move thousands at a start)."""
+def _move_many(db, allowed_from, to, names, moves, at=None):
+    """:func:`_move` of many jobs at once: each of ``moves`` (job id, event, values) sets the
+    columns ``names`` to its ``values``; one statement for the lot, its parameters built
+    without a per-job dict (the restart rules move thousands at a start)."""
     for state in allowed_from:
         if (state, to) not in TRANSITIONS:
             raise JobMoveError("request %d: no move from %s to %s" % (moves[0][0], state, to))
-    names = sorted(moves[0][2])
     unknown = set(names) - set(_MOVE_COLUMNS)
-    if unknown or any(sorted(columns) != names for _id, _event, columns in moves):
+    if unknown or any(len(values) != len(names) for _id, _event, values in moves):
         raise JobMoveError("request %d: column(s) %s cannot be set by a move"
                            % (moves[0][0], ", ".join(sorted(unknown) or names)))
     sets = "".join(", %s = ?" % name for name in names)
+    head, tail = (to,), tuple(allowed_from)
     changed = db.executemany("UPDATE jobs SET state = ?%s WHERE id = ? AND state IN (%s)"
                              % (sets, ", ".join("?" * len(allowed_from))),
-                             [[to] + [columns[name] for name in names] + [job_id] + list(allowed_from)
-                              for job_id, _event, columns in moves]).rowcount
+                             [head + values + (job_id,) + tail for job_id, _event, values in moves]).rowcount
     if changed != len(moves):
-        for job_id, _event, _columns in moves:
+        for job_id, _event, _values in moves:
             row = db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
             if row is None or row[0] != to or len(moves) == 1:
                 raise JobMoveError("request %d is %s, not %s: it cannot become %s"
@@ -312,6 +345,11 @@ def _get_queue(db, name):
 def _get_job(db, job_id):
     row = db.execute("SELECT %s FROM jobs WHERE id = ?" % _JOB_COLUMNS, (job_id,)).fetchone()
     return None if row is None else Job.from_row(row)
+
+
+# what a recovery move sets: a job re-queued or deleted here, a job being routed to another site
+_RECOVERED_COLUMNS = ("queue", "pid", "delete_reason", "kill_signal", "reason", "ended")
+_ROUTED_COLUMNS = ("queue", "pid", "delete_reason", "kill_signal", "routed_to")
 
 
 class JobStore:
@@ -569,30 +607,29 @@ class JobStore:
         """Apply the restart rules to every RUNNING job, in one transaction; [Job] now ROUTING
         to another site (those a crash left ROUTING from an earlier recovery included).
 
-        ``decide(job, queues)`` -> RecoveryDecision is the rule (pure, no I/O; ``queues`` maps
-        names to Queue);
-        ``outputs(job)`` -> (stdout, stderr) bytes of the interrupted run from its files.
+        ``decide(run, queues)`` -> RecoveryDecision is the rule for one InterruptedRun (pure, no
+        I/O; ``queues`` maps names to Queue);
+        ``outputs(run)`` -> (stdout, stderr) bytes of the interrupted run from its files.
         The interrupted run's output goes into the tracker; queues decided STOPPED are stopped.
         """
         now = time.time()
         with self._store.transaction("apply_recovery") as db:
             queues = {row["name"]: Queue.from_row(row) for row in db.execute("SELECT * FROM queues")}
-            jobs = [Job.from_row(row) for row in db.execute("SELECT %s FROM jobs WHERE state = ? ORDER BY id" % _JOB_COLUMNS,
-                                                            (RUNNING,))]
+            jobs = [InterruptedRun.from_row(row) for row in db.execute(
+                "SELECT %s FROM jobs WHERE state = ? ORDER BY id" % _INTERRUPTED_COLUMNS, (RUNNING,))]
             decisions = [decide(job, queues) for job in jobs]
             db.executemany("INSERT OR REPLACE INTO outputs (job_id, run, stdout, stderr, exit_status, started, ended, "
                            "how) VALUES (?, ?, ?, ?, NULL, ?, ?, 'interrupted')",
                            [(job.id, job.runs) + outputs(job) + (job.started, now) for job in jobs])
-            moves = {}  # (to, routing?) -> [(job id, event, columns)]: one statement each
+            moves = {}  # to -> [(job id, event, values of its columns below)]: one statement each
             for decision in decisions:
-                columns = dict(queue=decision.queue, pid=None, delete_reason=None, kill_signal=None)
                 if decision.to == ROUTING:
-                    columns["routed_to"] = decision.routed_to
+                    values = (decision.queue, None, None, None, decision.routed_to)
                 else:
-                    columns.update(reason=decision.reason, ended=None if decision.to == QUEUED else now)
-                moves.setdefault(decision.to, []).append((decision.job_id, decision.event, columns))
+                    values = (decision.queue, None, None, None, decision.reason, None if decision.to == QUEUED else now)
+                moves.setdefault(decision.to, []).append((decision.job_id, decision.event, values))
             for to, group in sorted(moves.items()):
-                _move_many(db, (RUNNING,), to, group, now)
+                _move_many(db, (RUNNING,), to, _ROUTED_COLUMNS if to == ROUTING else _RECOVERED_COLUMNS, group, now)
             stopped = {decision.queue for decision in decisions if decision.stop_queue}
             for name in sorted(stopped):
                 db.execute("UPDATE queues SET started = 0 WHERE name = ?", (name,))

@@ -29,6 +29,7 @@ to the same site, which answers with the job it already has (docs/job-engine.md)
 """
 
 import collections
+import dataclasses
 import os
 
 from .jobstore import JobStore, RecoveryDecision
@@ -76,16 +77,27 @@ def _decision(job, queue, action, stop, why):
 
 
 def _rule(can_migrate_remote):
-    """decide(job, queues) -> RecoveryDecision for :meth:`JobStore.apply_recovery` (pure)."""
+    """decide(run, queues) -> RecoveryDecision of an InterruptedRun, for :meth:`JobStore.apply_recovery` (pure).
+
+    One rule serves one recovery, whose queues do not change: the decision of a job that no
+    qdel marked depends only on its queue and restart flag, so it is worked out once per
+    pair and copied for each job (a start may recover thousands: bench/recovery_time.py).
+    """
+    made = {}  # (queue name, restart flag) -> the fields of its decision but the job id
+
     def rule(job, queues):
         queue = queues.get(job.queue)
-        why = _why(job, queue)
         if job.delete_reason:
-            return _decision(job, queue, "delete", False, "%s; %s while running" % (why, job.delete_reason))
-        attribute = queue.restart if queue else "PURGE"
-        reachable = _reachable(queues, queue.migration_dest if queue else None, can_migrate_remote)
-        action, stop = decide(attribute, job.restart, reachable)
-        return _decision(job, queue, action, stop, why)
+            return _decision(job, queue, "delete", False,
+                             "%s; %s while running" % (_why(job, queue), job.delete_reason))
+        fields = made.get((job.queue, job.restart))
+        if fields is None:
+            attribute = queue.restart if queue else "PURGE"
+            reachable = _reachable(queues, queue.migration_dest if queue else None, can_migrate_remote)
+            action, stop = decide(attribute, job.restart, reachable)
+            fields = made[(job.queue, job.restart)] = dataclasses.astuple(
+                _decision(job, queue, action, stop, _why(job, queue)))[1:]
+        return RecoveryDecision(job.id, *fields)
     return rule
 
 

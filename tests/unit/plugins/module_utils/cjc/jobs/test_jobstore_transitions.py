@@ -172,5 +172,5 @@ def test_a_group_move_with_one_job_in_another_state_is_refused_whole(store):
     before = [state_and_events(store, job_id) for job_id in ids]
     with pytest.raises(JobMoveError, match="request %d is EXITED, not RUNNING: it cannot become QUEUED" % ids[1]):
         with store.transaction() as db:
-            jobstore._move_many(db, (RUNNING,), QUEUED, [(job_id, "requeue", {"pid": None}) for job_id in ids])
+            jobstore._move_many(db, (RUNNING,), QUEUED, ("pid",), [(job_id, "requeue", (None,)) for job_id in ids])
     assert [state_and_events(store, job_id) for job_id in ids] == before
