@@ -15,7 +15,8 @@ from ..errors import InstallError
 def check_interpreter(python):
     """Raise InstallError unless ``python`` runs and imports psutil (what every daemon needs)."""
     try:
-        done = subprocess.run([python, "-c", "import psutil"], capture_output=True, text=True, timeout=60)
+        done = subprocess.run([python, "-c", "import psutil"], capture_output=True, text=True, timeout=60,
+                              check=False)
     except OSError as err:
         raise InstallError("interpreter %s cannot be run: %s" % (python, err.strerror)) from None
     if done.returncode != 0:
