@@ -46,8 +46,12 @@ lab-down:
 	tests/lab/cjclab --name $(LAB) down
 
 # Put the engine's commands under ROOT (default /): make install-engine ROOT=/tmp/node1
-install-engine: venv
-	PYTHONPATH=plugins/module_utils $(PY) -m cjc.cli.install --root $(ROOT) --local-machine-id $(LOCAL_MID)
+# The commands run with ENGINE_PYTHON, the node's python3 (with python3-psutil from apt-deps),
+# as the engine role installs them: the venv's interpreter lives where only root can reach it.
+ENGINE_PYTHON ?= /usr/bin/python3
+install-engine: venv apt-deps
+	PYTHONPATH=plugins/module_utils $(PY) -m cjc.cli.install --root $(ROOT) --local-machine-id $(LOCAL_MID) \
+		--python $(ENGINE_PYTHON)
 
 # pytest exits 5 when it collects nothing: that is not a failure of the suite.
 # engine-tests: everything of tests/engine but the real Pacemaker cluster (marker cluster);

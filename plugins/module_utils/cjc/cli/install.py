@@ -1,9 +1,11 @@
 """``python3 -m cjc.cli.install --root DIR``: install the engine and its commands on a node."""
 
+import os
 import sys
 
 from ..errors import EngineMismatch
-from ..plan.install import install_engine, package_fingerprint
+from ..plan.install import LEAN_COMMANDS, install_engine, package_fingerprint
+from ..plan.interpreter import check_interpreter, unreachable_by_users
 from .common import Parser, layout_of
 from .exits import run
 
@@ -32,6 +34,12 @@ def _body(argv):
         if fingerprint != args.expect:
             raise EngineMismatch("this engine package is not the one expected (fingerprint %s, expected %s)"
                                  % (fingerprint, args.expect))
+    check_interpreter(args.python)
+    blocked = unreachable_by_users(args.python)
+    if blocked:
+        print("%s: warning: users other than root cannot run %s (%s is closed to them): %s will fail "
+              "for them; give --python an interpreter every user can run, such as /usr/bin/python3"
+              % (PROG, args.python, blocked, ", ".join(os.path.basename(c) for c in LEAN_COMMANDS)), file=sys.stderr)
     changed = install_engine(layout_of(args), args.python, args.local_machine_id, check=args.check)
     verb = "would change" if args.check else "changed"
     print("%s: %d path(s) %s under %s" % (PROG, len(changed), verb, layout_of(args).root))

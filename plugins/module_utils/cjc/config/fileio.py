@@ -18,6 +18,15 @@ def fsync_dir(path):
         os.close(fd)
 
 
+def fsync_file(path):
+    """Flush the data of the file ``path`` to its disk (a copy that returned is on the disk)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def write_atomic(path, data, mode=0o644):
     """Replace ``path`` with ``data`` (str or bytes) atomically.
 

@@ -23,6 +23,7 @@ import sys
 import time
 import urllib.parse
 
+from ..config.fileio import fsync_file
 from ..errors import CjcError
 
 DB_NAME = "nqs.db"
@@ -353,3 +354,73 @@ def check_database_file(path):
     if size == 0:
         raise StoreError("site database %s is empty (0 bytes): refused and left as it is; restore it from a backup "
                          "(only cjcmksite makes a site database)" % path)
+
+
+def copy_database(source, target):
+    """Copy the site database file ``source`` to the new file ``target`` (root only, 0600) with
+    SQLite's online backup API; returns the copy's schema version.
+
+    The copy is taken in one read transaction, so it is the database as committed at one
+    instant, while the site's daemons keep writing (WAL readers do not block writers). It is
+    left as one self-contained file (journal mode DELETE: no ``-wal`` beside it) and must pass
+    ``PRAGMA integrity_check``, else StoreError and ``target`` is removed. A file copy of a
+    live WAL database could miss committed transactions or catch a page half-written.
+    """
+    check_database_file(source)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.close(fd)
+    try:
+        reader = _read_only(source)
+        writer = sqlite3.connect(target, isolation_level=None)
+        try:
+            reader.backup(writer)
+            writer.execute("PRAGMA journal_mode=DELETE")
+            verdict = writer.execute("PRAGMA integrity_check").fetchone()[0]
+            version = writer.execute("PRAGMA user_version").fetchone()[0]
+        finally:
+            writer.close()
+            reader.close()
+        if verdict != "ok":
+            raise StoreError("the copy of %s fails SQLite's integrity check (%s)" % (source, verdict))
+        if version > SCHEMA_VERSION:
+            raise StoreError("site database %s has schema version %d, newer than this engine knows (%d): "
+                             "use the engine that wrote it" % (source, version, SCHEMA_VERSION))
+        os.chmod(target, 0o600)
+        fsync_file(target)
+    except sqlite3.DatabaseError as err:
+        os.unlink(target)
+        if disk_full(err):
+            raise site_disk_full(target, err) from err
+        raise StoreError("site database %s cannot be copied: %s" % (source, _database_error(err)))
+    except BaseException:
+        os.unlink(target)
+        raise
+    return version
+
+
+def _read_only(path):
+    """A read-only connection to the database file ``path``: its journal mode is left as it is."""
+    return sqlite3.connect("file:%s?mode=ro" % urllib.parse.quote(os.path.abspath(path)), uri=True, timeout=60)
+
+
+def census(path):
+    """What the site database file ``path`` holds, counted in one read transaction: ``tables``
+    (rows of every table), ``jobs_by_state``, ``queues`` (names) and ``job_ids`` (sorted).
+    A backup's manifest records it; a restore is checked against it."""
+    check_database_file(path)
+    db = _read_only(path)
+    try:
+        db.execute("BEGIN")
+        tables = [row[0] for row in db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+        counts = {}
+        for table in tables:  # names read from this database's sqlite_master, quoted as identifiers
+            counts[table] = db.execute('SELECT COUNT(*) FROM "%s"' % table.replace('"', '""')).fetchone()[0]
+        states = dict(db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state ORDER BY state").fetchall())
+        queues = [row[0] for row in db.execute("SELECT name FROM queues ORDER BY name")]
+        job_ids = [row[0] for row in db.execute("SELECT id FROM jobs ORDER BY id")]
+    except sqlite3.DatabaseError as err:
+        raise StoreError("site database %s cannot be read: %s" % (path, _database_error(err)))
+    finally:
+        db.close()
+    return {"tables": counts, "jobs_by_state": states, "queues": queues, "job_ids": job_ids}

@@ -25,6 +25,8 @@ COMMANDS = {
     "/usr/lib/nqs/cluster/cjcmksite": "cli.cjcmksite",
     "/usr/lib/nqs/cluster/cjcls": "cli.cjcls",
     "/usr/lib/nqs/cluster/cjcpw": "cli.cjcpw",
+    "/usr/lib/nqs/cluster/cjcbackup": "cli.cjcbackup",
+    "/usr/lib/nqs/cluster/cjcrestore": "cli.cjcrestore",
     "/usr/lib/nqs/nqsstart": "cli.nqsstart",
     "/usr/lib/nqs/nqsstop": "cli.nqsstop",
     "/usr/lib/nqs/nqsportkpr": "cli.nqsportkpr",

@@ -132,11 +132,13 @@ def build_database(spool, plan):
 
 
 # Phases after the spool tree, run inside the hidden build directory: [(title, function(spool, plan))].
+# A restore (plan/restore.py) gives its own: the backed-up database instead of a new one.
 EXTRA_PHASES = [("Make the site database (queues guilb_def, guibs_1).", build_database)]
 
 
-def make_site(layout, plan, report=print):
-    """Build the site of ``plan`` (from :func:`plan_mksite`); all or nothing."""
+def make_site(layout, plan, report=print, phases=None):
+    """Build the site of ``plan`` (from :func:`plan_mksite`) with ``phases`` (default
+    EXTRA_PHASES) after the spool tree; all or nothing (``<db>/etc`` exists during the phases)."""
     made_db = not os.path.exists(plan.db_path)
     if made_db:
         try:
@@ -154,14 +156,14 @@ def make_site(layout, plan, report=print):
         report("Phase 1: Make NQS spool directories.")
         report("Phase 2: Write site identity and daemon.conf.")
         build_spool(os.path.join(work, "nqs"), plan)
+        if made_etc:
+            _mkdir_755(etc)
         number = 3
-        for title, function in EXTRA_PHASES:
+        for title, function in EXTRA_PHASES if phases is None else phases:
             report("Phase %d: %s" % (number, title))
             function(os.path.join(work, "nqs"), plan)
             number += 1
         report("Phase %d: Install the site database in %s." % (number, plan.db_path))
-        if made_etc:
-            _mkdir_755(etc)
         os.rename(os.path.join(work, "nqs"), os.path.join(plan.db_path, "nqs"))
         installed = True
         os.rmdir(work)
