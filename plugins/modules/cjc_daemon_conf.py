@@ -56,6 +56,22 @@ options:
     type: str
     choices: [present, absent]
     default: present
+  assume:
+    description:
+      - Check mode only (a real run ignores it and checks the node as it is). Plan as if the earlier tasks of
+        the same run had made these, for a check run before the first build (docs/check-mode.md).
+      - V(engine) the engine installed (a node file is planned as a new file);
+        V(site_db) the site database at I(db_path) made by C(cjcmksite) (its files are planned as
+        C(cjcmksite) writes them: C(daemon.conf) with C(ipaddress=)I(site_address), no C(site.conf)).
+      - Each check made on an assumption is returned in RV(pending).
+    type: list
+    elements: str
+    choices: [engine, site_db]
+    default: []
+  site_address:
+    description:
+      - With I(assume=[site_db]) and I(scope=cluster), the address of the site whose database is still to be made.
+    type: str
 notes:
   - The engine must be installed on the node (role M(cjc.cluster.engine)); for I(scope=cluster) the site
     database must exist (module M(cjc.cluster.cjc_site)).
@@ -133,6 +149,12 @@ records:
       description: Its value after (predicted in check mode); V(null) when it will not exist.
       type: raw
   sample: [{"kind": "conf_key", "item": "/usr/lib/nqs/rc/daemon.conf: local_daemon", "before": null, "after": "SITE"}]
+pending:
+  description: What this check-mode plan assumed (option I(assume)) and only a real run proves; empty otherwise.
+  returned: success
+  type: list
+  elements: str
+  sample: ["the site DB /mnt/jobdb is made by this run (cjcmksite) before this file is edited"]
 settings:
   description: Every key=value pair of the file after the run (unknown keys included).
   returned: success
@@ -142,7 +164,7 @@ settings:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.cjc.cluster.plugins.module_utils._cjc_module import CjcError, fail_from, layout_of
-from ansible_collections.cjc.cluster.plugins.module_utils.cjc.plan import changes, daemon_conf as conffiles
+from ansible_collections.cjc.cluster.plugins.module_utils.cjc.plan import changes, daemon_conf as conffiles, pending
 
 
 def argument_spec():
@@ -151,6 +173,8 @@ def argument_spec():
         db_path=dict(type="path"),
         settings=dict(type="dict", required=True),
         state=dict(type="str", choices=["present", "absent"], default="present"),
+        assume=dict(type="list", elements="str", choices=[pending.ENGINE, pending.SITE_DB], default=[]),
+        site_address=dict(type="str"),
         root=dict(type="path", default="/"),
     )
 
@@ -161,8 +185,9 @@ def main():
     params = module.params
     layout = layout_of(module)
     try:
-        plan = conffiles.plan_conf(layout, params["scope"], params["settings"], params["state"],
-                                   params["db_path"])
+        plan = conffiles.plan_conf(layout, params["scope"], params["settings"], params["state"], params["db_path"],
+                                   pending.Assumed(params["assume"] if module.check_mode else ()),
+                                   params["site_address"])
         if plan.changed and not module.check_mode:
             conffiles.apply_conf(plan)
     except CjcError as err:
@@ -170,6 +195,7 @@ def main():
     for warning in plan.warnings:
         module.warn(warning)
     module.exit_json(changed=plan.changed, path=plan.path, changes=plan.changes, settings=plan.settings,
+                     pending=list(plan.pending),
                      records=changes.conf_changes(plan.path, plan.changes),
                      diff=dict(before=plan.before, after=plan.after,
                                before_header=plan.path, after_header=plan.path))

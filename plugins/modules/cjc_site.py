@@ -79,6 +79,17 @@ options:
     description:
       - When making the database, refuse unless this directory is a mounted file system holding I(db_path).
     type: path
+  assume:
+    description:
+      - Check mode only (a real run ignores it and checks the node as it is). Plan as if the earlier tasks of
+        the same run had made these, for a check run before the first build (docs/check-mode.md).
+      - V(engine) the engine installed (its directories, the local site, not running);
+        V(address) the site address moved to this node (the database would be made here).
+      - Each check made on an assumption is returned in RV(pending).
+    type: list
+    elements: str
+    choices: [engine, address]
+    default: []
 notes:
   - The engine must be installed on the node (role M(cjc.cluster.engine)).
   - I(state=started)/I(state=stopped) need the engine's C(cjcpw), C(nqsstart) and C(nqsstop) commands.
@@ -116,6 +127,12 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+pending:
+  description: What this check-mode plan assumed (option I(assume)) and only a real run proves; empty otherwise.
+  returned: success
+  type: list
+  elements: str
+  sample: ["the engine is installed by this run (/usr/spool/nqs is made then)"]
 name:
   description: The site name.
   returned: success
@@ -239,7 +256,7 @@ site:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.cjc.cluster.plugins.module_utils._cjc_module import CjcError, fail_from, layout_of, runner
-from ansible_collections.cjc.cluster.plugins.module_utils.cjc.plan import changes, site as sitestate
+from ansible_collections.cjc.cluster.plugins.module_utils.cjc.plan import changes, pending, site as sitestate
 
 
 def argument_spec():
@@ -251,6 +268,7 @@ def argument_spec():
         purge_db=dict(type="bool", default=False),
         local=dict(type="bool", default=False),
         mount_point=dict(type="path"),
+        assume=dict(type="list", elements="str", choices=[pending.ENGINE, pending.ADDRESS], default=[]),
         root=dict(type="path", default="/"),
     )
 
@@ -266,7 +284,7 @@ def main():
                                     mount_point=params["mount_point"])
     messages = []
     try:
-        plan = sitestate.plan_site(layout, request)
+        plan = sitestate.plan_site(layout, request, pending.Assumed(params["assume"] if module.check_mode else ()))
         if plan.changed and not module.check_mode:
             sitestate.apply_site(layout, plan, runner(module), report=messages.append)
         facts = sitestate.site_facts(layout, request)
@@ -275,7 +293,7 @@ def main():
     for warning in plan.warnings:
         module.warn(warning)
     module.exit_json(changed=plan.changed, actions=plan.actions, records=changes.site_changes(plan),
-                     messages=messages, site=facts,
+                     messages=messages, site=facts, pending=list(plan.pending),
                      name=facts["name"], machine_id=facts["machine_id"], db_path=facts["db_path"],
                      link=facts["link"], diff=dict(before=dict(plan.before), after=dict(plan.after)))
 

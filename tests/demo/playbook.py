@@ -4,6 +4,7 @@ The collection is made importable as ``cjc.cluster`` by a symlink tree under /tm
 in the checkout: a ``collections/`` tree there breaks ansible-test sanity).
 """
 
+import json
 import os
 import re
 import subprocess
@@ -61,6 +62,15 @@ class Run:
     @property
     def failed(self):
         return self.rc != 0 or any(h["failed"] or h["unreachable"] for h in self.recap.values())
+
+    def host_messages(self, task_name):
+        """{host: msg} of the debug task named ``task_name``, every host that printed one."""
+        start = self.output.find(": %s]" % task_name)
+        if start < 0:
+            return {}
+        block = self.output[start:].split("\nTASK [", 1)[0].split("\nPLAY RECAP", 1)[0]
+        return {m.group(1): json.loads(m.group(2))["msg"]
+                for m in re.finditer(r"^ok: \[(\S+)\] => (\{.*?^\})$", block, re.M | re.S)}
 
     def debug_lines(self, task_name):
         """The ``msg`` list a debug task named ``task_name`` printed (first host)."""

@@ -13,9 +13,10 @@ import os
 import shutil
 
 from ..site import pidrecords
+from .pending import ADDRESS, ENGINE, Assumed
 from ..errors import SiteError
 from ..config.fileio import fsync_dir, write_atomic
-from ..site.names import check_address_is_local, link_name, resolve_site_address
+from ..site.names import check_address_is_local, link_name, local_addresses, resolve_site_address
 from ..config.siteconf import INT_MAX
 from ..site.registry import Registry, check_db_path_syntax, register_link, write_siteinfo
 from ..site.status import daemon_pid, read_status
@@ -57,15 +58,25 @@ def check_db_location(db_path, mount_point=None):
         raise SiteError("%s is not writable by this user; the site DB cannot be made there" % parent)
 
 
-def plan_mksite(layout, name, machine_id, db_path, mount_point=None):
-    """Run every check of guide §2.3(6) without changing anything; return the plan."""
+def plan_mksite(layout, name, machine_id, db_path, mount_point=None, assumed=None):
+    """Run every check of guide §2.3(6) without changing anything; return the plan.
+
+    ``assumed`` (check mode of the role, plan/pending.py): the engine and the site address
+    that this run's earlier tasks put in place count as there; the checks on them are pending.
+    """
+    assumed = assumed or Assumed()
     machine_id = parse_machine_id(machine_id)
     db_path = check_db_path_syntax(db_path)
-    if not os.path.isdir(layout.spool):
+    if not os.path.isdir(layout.spool) and not assumed.covers(
+            ENGINE, "the engine is installed by this run (%s is made then)" % layout.spool):
         raise SiteError("the engine is not installed under %s (%s is missing); install it first"
                         % (layout.root, layout.spool))
     address = resolve_site_address(name)
-    interface = check_address_is_local(address, name)
+    if address in local_addresses() or not assumed.covers(
+            ADDRESS, "%s (%s) is moved to this node by this run before the site DB is made" % (address, name)):
+        interface = check_address_is_local(address, name)
+    else:
+        interface = None
     check_db_location(db_path, mount_point)
     if os.path.lexists(os.path.join(db_path, "nqs")):
         raise SiteError("%s already holds a site database (%s/nqs exists); to register it on this node "
@@ -102,6 +113,11 @@ def _remove_stale_attempts(db_path):
             shutil.rmtree(os.path.join(db_path, entry))
 
 
+def site_daemon_conf(address):
+    """The ``daemon.conf`` a new cluster site gets: it listens on its relocatable address."""
+    return "ipaddress=%s\n" % address
+
+
 def build_spool(spool, plan):
     """Phases 1-2: the spool tree, the site identity and the site's daemon.conf."""
     _mkdir_755(spool)
@@ -109,7 +125,7 @@ def build_spool(spool, plan):
         _mkdir_755(os.path.join(spool, sub))
     write_siteinfo(spool, plan.machine_id, plan.name, plan.address)
     # §2.3(5): a cluster site listens on its relocatable address
-    write_atomic(os.path.join(spool, "daemon.conf"), "ipaddress=%s\n" % plan.address)
+    write_atomic(os.path.join(spool, "daemon.conf"), site_daemon_conf(plan.address))
 
 
 def build_database(spool, plan):

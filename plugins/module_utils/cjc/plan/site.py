@@ -41,6 +41,7 @@ import os
 import shutil
 
 from . import daemon_conf
+from .pending import ADDRESS, ENGINE, Assumed
 from ..site import status as site_status
 from ..errors import CommandError, SiteError
 from ..config.fileio import fsync_dir
@@ -61,14 +62,18 @@ SiteRequest = collections.namedtuple(
 SiteRequest.__new__.__defaults__ = (None, None, None, PRESENT, False, False, None)
 
 
-class SitePlan(collections.namedtuple("SitePlan", "request actions warnings before after")):
+class SitePlan(collections.namedtuple("SitePlan", "request actions warnings before after pending")):
     """``actions``: list of dicts (``action`` + details), empty when nothing is to do;
     ``before``/``after``: the diffable state (link, db, daemons, cjcpw, maintenance) now
-    and as predicted after the actions."""
+    and as predicted after the actions; ``pending``: the checks a check-mode plan made on
+    an assumption (plan/pending.py), which only a real run proves."""
 
     @property
     def changed(self):
         return bool(self.actions)
+
+
+SitePlan.__new__.__defaults__ = ((),)
 
 
 def maintenance_on(layout):
@@ -108,24 +113,28 @@ def _state_view(layout, site):
     return view
 
 
-def _require_engine(layout):
-    if not os.path.isdir(layout.spool):
+def _require_engine(layout, assumed):
+    if not os.path.isdir(layout.spool) and not assumed.covers(
+            ENGINE, "the engine is installed by this run (%s is made then)" % layout.spool):
         raise SiteError("the engine is not installed under %s (%s is missing); install it first "
                         "(role cjc.cluster.engine)" % (layout.root, layout.spool))
 
 
-def plan_site(layout, request):
+def plan_site(layout, request, assumed=None):
     """Check ``request`` against this node and return a SitePlan; changes nothing.
 
     Raises SiteError / NameCheckError / ConfigError with the engine's message when
     the request cannot be met (alias name, address not here, disk missing, ID
-    collision, site running, identity mismatch...).
+    collision, site running, identity mismatch...). ``assumed`` (an
+    :class:`.pending.Assumed`, check mode only) lets the plan take what this run's
+    earlier tasks would have made as made.
     """
+    assumed = assumed or Assumed()
     if request.state not in STATES:
         raise SiteError("state %r is not known; use one of %s" % (request.state, ", ".join(STATES)))
-    _require_engine(layout)
+    _require_engine(layout, assumed)
     if request.local:
-        return _plan_local(layout, request)
+        return _plan_local(layout, request, assumed)
     if not request.name or not request.db_path:
         raise SiteError("a cluster site needs name and db_path (or set local: true for the local site)")
     site = _site_of(layout, request)
@@ -133,7 +142,7 @@ def plan_site(layout, request):
     after = collections.OrderedDict(before)
     actions, warnings = [], []
     if request.state in (PRESENT, MAINTENANCE):
-        _plan_present(layout, request, site, actions, warnings, after)
+        _plan_present(layout, request, site, actions, warnings, after, assumed)
     if request.state == MAINTENANCE:
         conf = daemon_conf.plan_conf(layout, daemon_conf.COMMON, {"maintenance": "ON"})
         if conf.changed:
@@ -144,11 +153,16 @@ def plan_site(layout, request):
         _plan_absent(layout, request, site, actions, warnings, after)
     elif request.state in (STARTED, STOPPED):
         _plan_run(layout, request, site, before, actions, after)
-    return SitePlan(request, actions, warnings, before, after)
+    return SitePlan(request, actions, warnings, before, after, assumed.pending)
 
 
-def _plan_local(layout, request):
+def _plan_local(layout, request, assumed):
     site = local_site(layout)
+    if not site.available and assumed.covers(
+            ENGINE, "the local site is made by this run's engine install, and does not run after it"):
+        # the installer writes its identity and starts nothing (plan/install.py)
+        before = collections.OrderedDict([("daemons", "SHUT"), ("cjcpw", "OFF"), ("maintenance", "OFF")])
+        return SitePlan(request, [], [], before, collections.OrderedDict(before), assumed.pending)
     if not site.available:
         raise SiteError("the local site has no identity (%s/siteinfo is missing): install the engine "
                         "with its local machine ID first (role cjc.cluster.engine)" % layout.spool)
@@ -166,7 +180,7 @@ def _plan_local(layout, request):
     actions = []
     if request.state in (STARTED, STOPPED):
         _plan_run(layout, request, site, before, actions, after)
-    return SitePlan(request, actions, [], before, after)
+    return SitePlan(request, actions, [], before, after, assumed.pending)
 
 
 def _check_identity(request, info, db_path):
@@ -197,7 +211,7 @@ def _link_action(layout, address, db_path, actions, after, warnings):
     after["link"] = link
 
 
-def _plan_present(layout, request, site, actions, warnings, after):
+def _plan_present(layout, request, site, actions, warnings, after, assumed):
     db_path = site.db_path
     spool = os.path.join(db_path, "nqs")
     info = read_siteinfo(spool)
@@ -210,11 +224,12 @@ def _plan_present(layout, request, site, actions, warnings, after):
         raise SiteError("%s exists but holds no site identity (siteinfo): an incomplete DB; re-create "
                         "it (§2.6.1: state=absent purge_db=true, then state=present)" % spool)
     address = resolve_site_address(request.name)
-    if address in local_addresses():
+    if address in local_addresses() or assumed.covers(
+            ADDRESS, "%s (%s) is moved to this node by this run before the site DB is made" % (address, request.name)):
         if request.machine_id is None:
             raise SiteError("no site DB at %s yet: machine_id is required to make site %s"
                             % (db_path, request.name))
-        mk = plan_mksite(layout, request.name, request.machine_id, db_path, request.mount_point)
+        mk = plan_mksite(layout, request.name, request.machine_id, db_path, request.mount_point, assumed)
         actions.append({"action": "make_site", "name": mk.name, "machine_id": mk.machine_id,
                         "db_path": mk.db_path, "address": mk.address, "link": mk.link,
                         "interface": mk.interface})

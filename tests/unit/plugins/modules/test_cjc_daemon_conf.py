@@ -93,3 +93,30 @@ def test_cluster_site_conf_edits_db_file(run, node, tmp_path):
                                        root=node.root))
     assert result["path"] == str(db / "etc" / "site.conf")
     assert read(result["path"]) == "BOOT_TIMEOUT=60\n"
+
+
+def test_check_mode_plans_a_cluster_file_of_a_db_still_to_be_made(run, node, tmp_path):
+    """assume=[site_db]: the files as cjcmksite writes them (daemon.conf names the site address);
+    without the address, or in a real run, it refuses; nothing is written."""
+    db = str(tmp_path / "jobdb")
+    args = dict(scope="cluster", db_path=db, settings={"ipaddress": "10.1.2.3", "nqs_port": 1607},
+                assume=["site_db"], site_address="10.1.2.3", root=node.root)
+    checked = run(cjc_daemon_conf, args, check_mode=True)
+    assert checked["changes"] == [{"key": "nqs_port", "before": None, "after": "1607"}]
+    assert checked["diff"]["before"] == "ipaddress=10.1.2.3\n"
+    assert checked["pending"] == ["the site DB %s is made by this run (cjcmksite) before this file is edited" % db]
+    site_conf = run(cjc_daemon_conf, dict(args, scope="site_conf", settings={"STOP_TIMEOUT": 60}), check_mode=True)
+    assert site_conf["changes"] == [{"key": "STOP_TIMEOUT", "before": None, "after": "60"}]
+    assert "needs the site's address" in run(cjc_daemon_conf, dict(args, site_address=None), check_mode=True)["msg"]
+    assert "no site database at" in run(cjc_daemon_conf, args)["msg"]
+    assert not os.path.exists(db)
+
+
+def test_check_mode_plans_a_node_file_before_the_engine(run, tmp_path):
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    args = dict(scope="common", settings={"local_daemon": "SITE"}, assume=["engine"], root=str(bare))
+    checked = run(cjc_daemon_conf, args, check_mode=True)
+    assert checked["changed"] is True and checked["diff"]["after"] == "local_daemon=SITE\n" and checked["pending"]
+    assert "the engine is not installed" in run(cjc_daemon_conf, args)["msg"]
+    assert os.listdir(str(bare)) == []

@@ -153,3 +153,28 @@ def test_local_site(run, node):
 def test_needs_installed_engine(run, tmp_path, db):
     result = run(cjc_site, dict(name=SITE, machine_id=200, db_path=db, root=str(tmp_path / "bare")))
     assert result["failed"] and "install it first" in result["msg"]
+
+
+def test_check_mode_before_the_engine_plans_on_the_assumption(run, tmp_path, db):
+    """Nothing installed under the root: check mode with assume=[engine] predicts the build,
+    names what it assumed as pending, and writes nothing; without it, or in a real run, it refuses."""
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    local = dict(local=True, state="stopped", root=str(bare), assume=["engine"])
+    checked = run(cjc_site, local, check_mode=True)
+    assert checked["changed"] is False and checked["records"] == []
+    assert checked["pending"] == ["the engine is installed by this run (%s/usr/spool/nqs is made then)" % bare,
+                                  "the local site is made by this run's engine install, and does not run after it"]
+    assert run(cjc_site, dict(local, assume=[]), check_mode=True)["msg"].startswith("the engine is not installed")
+    assert run(cjc_site, local)["msg"].startswith("the engine is not installed")
+    made = run(cjc_site, dict(site_args(Layout(str(bare)), db), assume=["engine"]), check_mode=True)
+    assert [a["action"] for a in made["actions"]] == ["make_site"] and made["pending"]
+    assert os.listdir(str(bare)) == [] and not os.path.exists(db)
+
+
+def test_real_state_needs_no_assumption(run, node, db):
+    """On an installed node the assumption is never used: nothing pending, the same plan."""
+    args = site_args(node, db)
+    plain = run(cjc_site, args, check_mode=True)
+    assumed = run(cjc_site, dict(args, assume=["engine", "address"]), check_mode=True)
+    assert assumed["pending"] == [] and assumed["actions"] == plain["actions"]
