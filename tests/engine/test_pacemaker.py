@@ -72,16 +72,16 @@ def test_register_with_pacemaker_starts_the_group_and_is_idempotent(cluster):
     assert cib(cluster, "node1", "resources").find("group") is None  # check mode changed nothing
     first = cluster.register()
     assert first["changed"] is True
-    assert [a["action"] for a in first["actions"]] == ["create", "wait"]
+    assert [a["action"] for a in first["actions"]] == ["create", "patch", "wait"]
     assert first["node"] in ("node1", "node2") and cluster.group_node() == first["node"]
     group = cib(cluster, "node1", "resources").find("group[@id='cjc-testsite']")
     assert [p.get("id") for p in group.findall("primitive")] == ["cjc-testsite-ip", "cjc-testsite-site"]
     assert cluster.register(check=True)["changed"] is False
     assert cluster.register()["changed"] is False
-    # drift in check mode: only the site member would be replaced (the address is not restarted)
+    # drift in check mode: only the group's meta attributes would change (no member is restarted)
     drift = cluster.register(check=True, options={"migration_threshold": 2})
-    assert [(a["action"], a["id"]) for a in drift["actions"]] == [
-        ("replace", "cjc-testsite-site"), ("wait", "cjc-testsite")]
+    assert [(a["action"], a.get("id")) for a in drift["actions"]] == [
+        ("update", "cjc-testsite-meta_attributes"), ("patch", None), ("wait", "cjc-testsite")]
     assert 'name="migration-threshold" value="2"' in drift["diff"]["after"]
     cluster.setup_queues(first["node"])
 
@@ -99,12 +99,21 @@ def test_failover_drill_moves_the_site_and_applies_the_restart_rules(cluster, tr
     assert cluster.group_node() == result["to"]  # stickiness: it stays after the node came back
 
 
-def test_absent_removes_only_the_service_objects(cluster):
+def test_absent_removes_only_the_service_objects_and_a_foreign_ban(cluster):
     node = cluster.active()
+    other = [n for n in cluster.lab.node_names if n != node][0]
+    # what an operator's "crm resource ban" / "pcs resource ban" leaves: a cli-ban location constraint
+    cluster.lab.nsx(node, "crm_resource", "--ban", "--resource", cluster.service, "--node", other)
+    ban = "cli-ban-%s-on-%s" % (cluster.service, other)
+    assert cib(cluster, node, "constraints").find("rsc_location[@id='%s']" % ban) is not None
     gone = cluster.register(state="absent")
-    assert [a["action"] for a in gone["actions"]] == ["stop", "wait", "delete"]
+    assert [(a["action"], a.get("id")) for a in gone["actions"]] == [
+        ("stop", cluster.service), ("wait", cluster.service), ("delete", cluster.service), ("delete", ban),
+        ("patch", None)]
+    assert gone["changed"] is True
     resources = cib(cluster, node, "resources")
     assert resources.find("group") is None
+    assert cib(cluster, node, "constraints").find("rsc_location[@id='%s']" % ban) is None
     assert resources.find("primitive[@id='other-dummy']") is not None
     assert cluster.owner() is None  # the site was stopped orderly before its group went
     assert cluster.register(state="absent")["changed"] is False

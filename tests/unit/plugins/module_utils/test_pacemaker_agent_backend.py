@@ -15,7 +15,7 @@ from ansible_collections.cjc.cluster.plugins.module_utils.cjc.errors import Conf
 from ansible_collections.cjc.cluster.plugins.module_utils.cjc.plan.install import install_engine
 from ansible_collections.cjc.cluster.plugins.module_utils.cjc.config.layout import Layout
 from ansible_collections.cjc.cluster.plugins.module_utils.cjc.plan.products import pacemaker
-from ansible_collections.cjc.cluster.plugins.module_utils.cjc.config.siteconf import DEFAULT_TIMINGS, SiteTimings
+from ansible_collections.cjc.cluster.plugins.module_utils.cjc.config.siteconf import SiteTimings
 
 DTD = "/usr/share/resource-agents/ra-api-1.dtd"
 
@@ -99,48 +99,11 @@ def test_options_shape_the_group():
     assert [p.get("id") for p in group.findall("primitive")] == ["cjc-jobsite-ip", "cjc-jobsite-fs",
                                                                  "cjc-jobsite-site"]
     meta = {n.get("name"): n.get("value") for n in group.find("meta_attributes")}
-    assert meta == {"resource-stickiness": "100"}
-    site = group.find("primitive[@id='cjc-jobsite-site']")
-    assert {n.get("name"): n.get("value") for n in site.find("meta_attributes")} == {
-        "migration-threshold": "1", "failure-timeout": "60"}
+    assert meta == {"resource-stickiness": "100", "migration-threshold": "1", "failure-timeout": "60"}
+    assert group.find("primitive[@id='cjc-jobsite-site']").find("meta_attributes") is None
     assert group.find(".//nvpair[@name='nic']").get("value") == "eth0"
     assert {n.get("name"): n.get("value") for n in group.find("primitive[@id='cjc-jobsite-fs']").iter("nvpair")} \
         == {"device": "/dev/sdb1", "directory": "/mnt/jobdb", "fstype": "xfs"}
-
-
-def current_with(group):
-    resources = ET.Element("resources")
-    resources.append(group)
-    return {"resources": resources, "constraints": ET.Element("constraints"), "timings": DEFAULT_TIMINGS}
-
-
-def test_operator_target_role_is_not_drift_and_is_kept(tmp_path):
-    agent_file = tmp_path / "cjcsite"
-    agent_file.write_text("")
-    req = request(options={"migration_threshold": 1})
-    group = pacemaker.wanted_group(req)
-    meta = ET.SubElement(group, "meta_attributes", id="cjc-jobsite-meta_attributes")
-    ET.SubElement(meta, "nvpair", id="x-target-role", name="target-role", value="Stopped")
-    backend = pacemaker.PacemakerBackend()
-    assert backend.plan(req, current_with(group), agent=str(agent_file)).changed is False
-    plan = backend.plan(request(options={"migration_threshold": 1, "resource_stickiness": 50}),
-                        current_with(group), agent=str(agent_file))
-    assert [(a["action"], a["id"]) for a in plan.actions] == [
-        ("replace", "cjc-jobsite-meta_attributes"), ("wait", "cjc-jobsite")]
-    replaced = ET.fromstring(plan.actions[0]["argv"][-1])
-    assert {n.get("name"): n.get("value") for n in replaced} == {"resource-stickiness": "50",
-                                                                 "target-role": "Stopped"}
-
-
-def test_a_new_member_replaces_the_group(tmp_path):
-    agent_file = tmp_path / "cjcsite"
-    agent_file.write_text("")
-    group = pacemaker.wanted_group(request())
-    fs = {"device": "/dev/sdb1", "directory": "/mnt/jobdb", "fstype": "xfs"}
-    plan = pacemaker.PacemakerBackend().plan(request(options={"filesystem": fs}), current_with(group),
-                                             agent=str(agent_file))
-    assert [(a["action"], a["id"]) for a in plan.actions] == [("replace", "cjc-jobsite"), ("wait", "cjc-jobsite")]
-    assert plan.result["resources"]["filesystem"] == "cjc-jobsite-fs"
 
 
 def test_wait_for_group_reads_crm_mon():
