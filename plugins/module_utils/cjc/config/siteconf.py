@@ -122,3 +122,5 @@ def check_value(key, value):
 
 #: seconds the cluster gives one monitor of the site (the OCF meta-data advises it, the CIB op uses it)
 MONITOR_TIMEOUT = 30
+#: seconds between two monitors of the site unless the operator says otherwise (cjc_cluster_service's default)
+MONITOR_INTERVAL = 10
