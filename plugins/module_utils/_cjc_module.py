@@ -20,11 +20,13 @@ def layout_of(module):
 
 
 def fail_from(module, err):
-    """fail_json for an engine error: its message, its class, and a failed command's output."""
+    """fail_json for an engine error: its message, its class, and a failed command's output.
+
+    ``changed`` is the error's own (an apply that failed after applying a part sets it)."""
     extra = {}
     if isinstance(err, CommandError):
         extra = dict(cmd=err.argv, rc=err.rc, stdout=err.stdout, stderr=err.stderr)
-    module.fail_json(msg=str(err), details=type(err).__name__, **extra)
+    module.fail_json(msg=str(err), details=type(err).__name__, changed=getattr(err, "changed", False), **extra)
 
 
 def runner(module):

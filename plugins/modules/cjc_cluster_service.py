@@ -16,15 +16,21 @@ description:
   - C(pacemaker) configures a resource group I(service_name) holding C(<service_name>-ip)
     (C(ocf:heartbeat:IPaddr2) with I(address)) and C(<service_name>-site) (C(ocf:cjc:cjcsite), whose start is
     C(cjcpw), stop C(cjcpw -stop), monitor every I(monitor_interval) seconds, timeouts from the site's
-    C(site.conf)); each of I(dependencies) gets an order and a colocation constraint. It reads the CIB with
-    C(cibadmin --query) and changes it with C(cibadmin --create/--replace/--delete), only where it differs.
-    It refuses until the OCF agent C(ocf:cjc:cjcsite) is installed on the node (the engine installer puts it at
+    C(site.conf) read where the site DB is - on a node without it the timeouts in the CIB are kept and a new group
+    is refused); each of I(dependencies) gets an order and a colocation constraint (with a promotable clone - start
+    after promote, with its Promoted role), and the constraints of a dependency dropped from the list are deleted.
+    It reads the CIB with C(cibadmin --query) and applies each plan as one version-checked patch (C(crm_diff),
+    C(cibadmin --patch)) - nothing is applied over a configuration changed since the read. It refuses until the OCF
+    agent C(ocf:cjc:cjcsite) is installed on the node (the engine installer puts it at
     C(/usr/lib/ocf/resource.d/cjc/cjcsite)). Only the members that differ are replaced (unaffected members are not
-    restarted); after a change it waits until every member is Started on one node. I(state=absent) stops the
-    group, waits, then deletes only its own group and constraints. Options (I(options)) - C(migration_threshold),
-    C(failure_timeout), C(resource_stickiness), C(ip_nic), C(filesystem) (C(device), C(directory), C(fstype),
-    C(options) - an C(ocf:heartbeat:Filesystem) member C(<service_name>-fs) before the site), C(wait) (seconds,
-    default 120, 0 = do not wait). See docs/pacemaker.md.
+    restarted); after a change it waits until every member is Started on one node, unless the group is stopped,
+    unmanaged or in maintenance (the operator's C(target-role), C(is-managed), C(maintenance) and an op's
+    C(enabled) are kept). I(state=absent) stops the group, waits, then deletes its group and every reference to it
+    (a C(cli-ban) too); a failure after the stop reports C(changed). Options (I(options)) - C(migration_threshold),
+    C(failure_timeout) (group meta attributes), C(resource_stickiness) (default 100), C(ping_attribute) (a location
+    rule - never where that node attribute is undefined or 0), C(ip_nic), C(filesystem) (C(device), C(directory),
+    C(fstype), C(options) - an C(ocf:heartbeat:Filesystem) member C(<service_name>-fs) before the site), C(wait)
+    (seconds, default 120, 0 = do not wait). See docs/pacemaker.md.
   - C(serviceguard), C(clusterpro), C(clusterpro_windows), C(suncluster), C(suncluster22) and C(msfc) write the
     guide's scripts and configuration (chapters 3 to 6) into I(config_dir), rendered from the request, only where
     the text differs; they run the product's own command (C(cmapplyconf), C(clpcfctrl), C(clresource)) only when

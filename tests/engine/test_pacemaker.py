@@ -8,6 +8,9 @@ to come up); the drills run in order and each starts from where the last one lef
 the group. Runs in ``make test`` (about 2.5 minutes).
 """
 
+import os
+import shutil
+import tempfile
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -55,6 +58,12 @@ def test_agent_passes_ocf_tester(cluster):
         lab.release_vip()
     assert done.returncode == 0, done.stdout + done.stderr
     assert "%s passed all tests" % AGENT in done.stdout
+    if shutil.which("pcs"):  # pcs reads the agent without pcsd (docs/pacemaker.md, "pcs")
+        described = lab.nsx("node1", "pcs", "resource", "describe", "ocf:cjc:cjcsite", check=False)
+        assert described.returncode == 0, described.stderr
+        assert "db_path (required)" in described.stdout, described.stdout
+        assert "monitor:\n    interval=10s\n    timeout=30s\n" in described.stdout, described.stdout
+        assert "interval=60s\n    timeout=30s\n    OCF_CHECK_LEVEL=10" in described.stdout, described.stdout
     # a probe on a node where the disk is not mounted: not running, never "not installed"
     probe = lab.nsx("node2", AGENT, "monitor", check=False, env={
         "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "OCF_RESKEY_site": cluster.site,
@@ -72,16 +81,21 @@ def test_register_with_pacemaker_starts_the_group_and_is_idempotent(cluster):
     assert cib(cluster, "node1", "resources").find("group") is None  # check mode changed nothing
     first = cluster.register()
     assert first["changed"] is True
-    assert [a["action"] for a in first["actions"]] == ["create", "wait"]
+    assert [a["action"] for a in first["actions"]] == ["create", "patch", "wait"]
     assert first["node"] in ("node1", "node2") and cluster.group_node() == first["node"]
+    # the deep monitor (OCF_CHECK_LEVEL=10) asks comagent's /health on the site's address too
+    deep = lab.nsx(first["node"], AGENT, "monitor", check=False, env={
+        "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "OCF_RESKEY_site": cluster.site, "OCF_RESKEY_db_path": cluster.db,
+        "OCF_RESKEY_CRM_meta_interval": "60000", "OCF_CHECK_LEVEL": "10"})
+    assert (deep.returncode, deep.stderr) == (0, ""), deep.stderr
     group = cib(cluster, "node1", "resources").find("group[@id='cjc-testsite']")
     assert [p.get("id") for p in group.findall("primitive")] == ["cjc-testsite-ip", "cjc-testsite-site"]
     assert cluster.register(check=True)["changed"] is False
     assert cluster.register()["changed"] is False
-    # drift in check mode: only the site member would be replaced (the address is not restarted)
+    # drift in check mode: only the group's meta attributes would change (no member is restarted)
     drift = cluster.register(check=True, options={"migration_threshold": 2})
-    assert [(a["action"], a["id"]) for a in drift["actions"]] == [
-        ("replace", "cjc-testsite-site"), ("wait", "cjc-testsite")]
+    assert [(a["action"], a.get("id")) for a in drift["actions"]] == [
+        ("update", "cjc-testsite-meta_attributes"), ("patch", None), ("wait", "cjc-testsite")]
     assert 'name="migration-threshold" value="2"' in drift["diff"]["after"]
     cluster.setup_queues(first["node"])
 
@@ -99,12 +113,32 @@ def test_failover_drill_moves_the_site_and_applies_the_restart_rules(cluster, tr
     assert cluster.group_node() == result["to"]  # stickiness: it stays after the node came back
 
 
-def test_absent_removes_only_the_service_objects(cluster):
+def test_absent_removes_only_the_service_objects_and_a_foreign_ban(cluster):
     node = cluster.active()
+    other = [n for n in cluster.lab.node_names if n != node][0]
+    # what an operator's "crm resource ban" / "pcs resource ban" leaves: a cli-ban location constraint
+    if shutil.which("pcs"):  # offline with pcs -f, pushed as a diff, without pcsd (docs/pacemaker.md, "pcs")
+        work = tempfile.mkdtemp(prefix="pcmk-cib-")
+        orig, edited = os.path.join(work, "orig.xml"), os.path.join(work, "cib.xml")
+        try:
+            cluster.lab.nsx(node, "pcs", "cluster", "cib", orig)
+            shutil.copy(orig, edited)
+            cluster.lab.nsx(node, "pcs", "-f", edited, "resource", "ban", cluster.service, other)
+            cluster.lab.nsx(node, "pcs", "cluster", "cib-push", edited, "diff-against=%s" % orig)
+        finally:
+            shutil.rmtree(work)
+    else:
+        cluster.lab.nsx(node, "crm_resource", "--ban", "--resource", cluster.service, "--node", other)
+    ban = "cli-ban-%s-on-%s" % (cluster.service, other)
+    assert cib(cluster, node, "constraints").find("rsc_location[@id='%s']" % ban) is not None
     gone = cluster.register(state="absent")
-    assert [a["action"] for a in gone["actions"]] == ["stop", "wait", "delete"]
+    assert [(a["action"], a.get("id")) for a in gone["actions"]] == [
+        ("stop", cluster.service), ("wait", cluster.service), ("delete", cluster.service), ("delete", ban),
+        ("patch", None)]
+    assert gone["changed"] is True
     resources = cib(cluster, node, "resources")
     assert resources.find("group") is None
+    assert cib(cluster, node, "constraints").find("rsc_location[@id='%s']" % ban) is None
     assert resources.find("primitive[@id='other-dummy']") is not None
     assert cluster.owner() is None  # the site was stopped orderly before its group went
     assert cluster.register(state="absent")["changed"] is False

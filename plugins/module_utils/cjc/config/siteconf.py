@@ -119,3 +119,8 @@ def check_value(key, value):
         raise ConfigError("%s=%s is out of range: write a whole number of seconds from %d to %d"
                           % (key, value, low, high))
     return str(effective)
+
+#: seconds the cluster gives one monitor of the site (the OCF meta-data advises it, the CIB op uses it)
+MONITOR_TIMEOUT = 30
+#: seconds between two monitors of the site unless the operator says otherwise (cjc_cluster_service's default)
+MONITOR_INTERVAL = 10

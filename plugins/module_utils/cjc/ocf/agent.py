@@ -42,6 +42,7 @@ Exit statuses are the OCF ones; ``ocf-exit-reason:`` lines go to stderr, like
 the meta-data are above ``BOOT_TIMEOUT`` (start) and ``STOP_TIMEOUT`` (stop).
 """
 
+import http.client
 import json
 import os
 import signal
@@ -54,7 +55,9 @@ from ..site import endpoints
 from ..site import status as site_status
 from ..errors import CjcError
 from ..config.layout import C_LOCALE, CJCPW, Layout
-from ..config.siteconf import DEFAULT_TIMINGS, TIMEOUT_MARGIN, load_site_conf
+from ..site.ownership import OWNER_RECORD
+from ..config.daemonconf import comagent_endpoints
+from ..config.siteconf import DEFAULT_TIMINGS, MONITOR_INTERVAL, MONITOR_TIMEOUT, TIMEOUT_MARGIN, load_site_conf
 from ..site.registry import check_db_path_syntax, cluster_site
 
 PROVIDER = "cjc"
@@ -72,6 +75,12 @@ WATCHER = ('m=$1 r=$2 n=$3; shift 3; "$@"; rc=$?; '
            'if [ "$rc" -ne 0 ] && [ -e "$m" ]; then rm -f "$m"; '
            'crm_resource --fail --resource "$r" --node "$n" >/dev/null 2>&1; fi; exit "$rc"')
 HEALTH_TIMEOUT = 5.0
+#: seconds of the cluster's action timeout the agent keeps for itself: to report why, and to end what it
+#: started, before the cluster kills it (``OCF_RESKEY_CRM_meta_timeout``)
+RESERVE = 3.0
+#: ``OCF_CHECK_LEVEL`` of the deep monitor: also ``GET /health`` on the site's own address, as clients reach it
+DEEP = 10
+DEEP_INTERVAL = 60
 
 
 def metadata(timings=DEFAULT_TIMINGS):
@@ -79,8 +88,8 @@ def metadata(timings=DEFAULT_TIMINGS):
     start, stop = timings.advised_start_timeout, timings.advised_stop_timeout
     return """<?xml version="1.0"?>
 <!DOCTYPE resource-agent SYSTEM "ra-api-1.dtd">
-<resource-agent name="{name}" version="1.0">
-<version>1.0</version>
+<resource-agent name="{name}" version="1.1">
+<version>1.1</version>
 <longdesc lang="en">
 Runs one cjc cluster site (a JobCenter-model batch site whose database lives on a
 shared disk): start runs the site supervisor cjcpw (monitored: it exits when a site
@@ -90,8 +99,11 @@ The site's ownership lock on the shared disk refuses a second owner, so a start 
 node while the site still runs on another fails instead of running it twice; that is
 not a substitute for fencing. Put it in a group after the floating IP (IPaddr2) and the
 file system of the shared disk.
-Advised timeouts: start = BOOT_TIMEOUT ({boot} s by default) + {margin} s, stop =
-STOP_TIMEOUT ({stop_s} s by default) + {margin} s; raise them when site.conf raises those.
+Advised timeouts (those cjc_cluster_service writes): start = BOOT_TIMEOUT ({boot} s by
+default) + {margin} s, stop = STOP_TIMEOUT ({stop_s} s by default) + {margin} s, from the
+site's site.conf. The agent keeps its own deadlines inside the action's timeout.
+Monitor depth 0 (every {interval} s) asks the site's root-only health socket; depth {deep}
+(OCF_CHECK_LEVEL={deep}) also asks comagent's /health on the site's address.
 </longdesc>
 <shortdesc lang="en">cjc cluster site (cjcpw)</shortdesc>
 <parameters>
@@ -114,13 +126,15 @@ STOP_TIMEOUT ({stop_s} s by default) + {margin} s; raise them when site.conf rai
 <actions>
 <action name="start" timeout="{start}s" />
 <action name="stop" timeout="{stop}s" />
-<action name="monitor" timeout="30s" interval="10s" depth="0" />
+<action name="monitor" timeout="{monitor}s" interval="{interval}s" depth="0" />
+<action name="monitor" timeout="{monitor}s" interval="{deep_interval}s" depth="{deep}" />
 <action name="validate-all" timeout="20s" />
 <action name="meta-data" timeout="5s" />
 </actions>
 </resource-agent>
 """.format(name=AGENT_NAME, start=start, stop=stop, boot=timings.boot_timeout,
-           stop_s=timings.total_stop_seconds, margin=TIMEOUT_MARGIN)
+           stop_s=timings.total_stop_seconds, margin=TIMEOUT_MARGIN, monitor=MONITOR_TIMEOUT,
+           interval=MONITOR_INTERVAL, deep_interval=DEEP_INTERVAL, deep=DEEP)
 
 
 USAGE = "usage: %s {start|stop|monitor|validate-all|meta-data|usage}" % AGENT_NAME
@@ -194,6 +208,18 @@ class SiteAgent:
         except (OSError, CjcError):
             return DEFAULT_TIMINGS
 
+    def deadline(self, seconds):
+        """The monotonic time ``seconds`` from now, but within this action's cluster timeout.
+
+        The cluster kills an action at ``OCF_RESKEY_CRM_meta_timeout`` (ms); ending
+        :data:`RESERVE` s before lets the agent say why and end what it started.
+        """
+        try:
+            budget = int(self.environ.get("OCF_RESKEY_CRM_meta_timeout", "")) / 1000.0 - RESERVE
+        except ValueError:
+            budget = None
+        return time.monotonic() + (seconds if budget is None else max(min(seconds, budget), 1.0))
+
     def command(self, documented):
         return self.layout.path(documented)
 
@@ -239,7 +265,7 @@ class SiteAgent:
         path = endpoints.endpoint(self.layout, self._site().spool, "health")
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
-                conn.settimeout(HEALTH_TIMEOUT)
+                conn.settimeout(max(0.5, min(HEALTH_TIMEOUT, self.deadline(HEALTH_TIMEOUT) - time.monotonic())))
                 endpoints.connect(conn, path)
                 uid = endpoints.peer_uid(conn)
                 if uid != 0:
@@ -256,6 +282,29 @@ class SiteAgent:
         if not isinstance(answer, dict) or answer.get("ok") is not True:
             return "comagent %s answered %r" % (path, answer)
         return None
+
+    def deep_health(self):
+        """None when comagent answers ``GET /health`` with ok on the site's own address, else what is wrong."""
+        address, port = comagent_endpoints(self._site())[-1]
+        conn = http.client.HTTPConnection(address, port, timeout=max(
+            0.5, min(HEALTH_TIMEOUT, self.deadline(HEALTH_TIMEOUT) - time.monotonic())))
+        try:
+            conn.request("GET", "/health")
+            reply = conn.getresponse()
+            answer = json.loads(reply.read().decode() or "{}")
+        except (OSError, ValueError, http.client.HTTPException) as err:
+            return "comagent http://%s:%d/health does not answer: %s" % (address, port, err)
+        finally:
+            conn.close()
+        if reply.status != 200 or not isinstance(answer, dict) or answer.get("ok") is not True:
+            return "comagent http://%s:%d/health answered %d %r" % (address, port, reply.status, answer)
+        return None
+
+    def check_level(self):
+        try:
+            return int(self.environ.get("OCF_CHECK_LEVEL") or 0)
+        except ValueError:
+            return 0
 
     # -- actions -----------------------------------------------------------------
     def site_validate(self, storage=True):
@@ -300,6 +349,14 @@ class SiteAgent:
                     exit_reason("site database %s is gone but processes of the site still run here: %s"
                                 % (self.db_path, left[:10]))
                 return OCF_ERR_GENERIC
+            if not self.is_probe() and os.path.exists(self.marker()):
+                # started here and never stopped: what runs of it cannot be read without its disk (pid
+                # records, owner record). "Not running" would let the cluster start it elsewhere
+                # without a stop here; a failure makes it stop here first (and the stop ends it all).
+                if report:
+                    exit_reason("site database %s vanished under the site started on this node: the stop must "
+                                "end what is left of it here" % self.db_path)
+                return OCF_ERR_GENERIC
             if report and not self.is_probe():
                 exit_reason("site database %s is not accessible on this node (shared disk not mounted?)"
                             % self.db_path)
@@ -331,7 +388,7 @@ class SiteAgent:
             if report:
                 exit_reason("site daemon(s) not running: %s" % ", ".join(missing))
             return OCF_ERR_GENERIC
-        problem = self.health()
+        problem = self.health() or (self.deep_health() if self.check_level() >= DEEP else None)
         if problem:
             if report:
                 exit_reason(problem)
@@ -343,9 +400,11 @@ class SiteAgent:
         if rc != OCF_SUCCESS:
             return rc
         if not self.disk_present():
+            # a soft error: the disk may come (its Filesystem resource), or the group goes to another node;
+            # 5 would ban this node for good
             exit_reason("site database %s is not accessible on this node (is the shared disk mounted?)"
                         % self.db_path)
-            return OCF_ERR_INSTALLED
+            return OCF_ERR_GENERIC
         state = self.site_monitor(report=False)
         if state == OCF_SUCCESS:
             return OCF_SUCCESS
@@ -363,7 +422,7 @@ class SiteAgent:
                                     start_new_session=True)
         finally:
             out.close()
-        deadline = time.monotonic() + self.timings().boot_timeout + 10
+        deadline = self.deadline(self.timings().boot_timeout + 10)
         while True:
             status = proc.poll()
             if status is not None:
@@ -381,7 +440,8 @@ class SiteAgent:
                 _log("site %s serving (cjcpw pid %s)" % (self.site_name, owner.get("pid")))
                 return OCF_SUCCESS
             if time.monotonic() > deadline:
-                exit_reason("site %s was not serving within BOOT_TIMEOUT" % self.site_name)
+                exit_reason("site %s was not serving within BOOT_TIMEOUT (or the start's timeout): the cluster's "
+                            "stop ends what started" % self.site_name)
                 return OCF_ERR_GENERIC
             time.sleep(POLL)
 
@@ -449,6 +509,7 @@ class SiteAgent:
         if not self._here() and not marked:
             return OCF_SUCCESS
         timings = self.timings()
+        final = self.deadline(timings.total_stop_seconds + 30)  # everything, the SIGKILL round included
         if not self.disk_present():
             # lazily unmounted or gone: cjcpw cannot stop in order what it cannot see; SIGKILL below
             _log("site database %s is gone: ending what runs of site %s here without cjcpw -stop"
@@ -457,7 +518,8 @@ class SiteAgent:
             try:
                 done = subprocess.run([self.command(CJCPW), "-stop", self.site_name], env=self._env(),
                                       stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False,
-                                      timeout=timings.total_stop_seconds + 20)
+                                      timeout=max(1.0, min(timings.total_stop_seconds + 20,
+                                                           final - 10 - time.monotonic())))
                 if done.returncode != 0:
                     _log("cjcpw -stop %s: rc=%d %s" % (self.site_name, done.returncode,
                                                        (done.stderr or done.stdout).strip()))
@@ -471,7 +533,7 @@ class SiteAgent:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
-            deadline = time.monotonic() + 10
+            deadline = min(time.monotonic() + 10, final)
             while (self._here() or [pid for pid in left if _alive(pid)]) and time.monotonic() < deadline:
                 time.sleep(POLL)
         left = self._here() + [pid for pid in left if _alive(pid)]

@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -15,7 +16,7 @@ from ansible_collections.cjc.cluster.plugins.module_utils.cjc.errors import Conf
 from ansible_collections.cjc.cluster.plugins.module_utils.cjc.plan.install import install_engine
 from ansible_collections.cjc.cluster.plugins.module_utils.cjc.config.layout import Layout
 from ansible_collections.cjc.cluster.plugins.module_utils.cjc.plan.products import pacemaker
-from ansible_collections.cjc.cluster.plugins.module_utils.cjc.config.siteconf import DEFAULT_TIMINGS, SiteTimings
+from ansible_collections.cjc.cluster.plugins.module_utils.cjc.config.siteconf import SiteTimings
 
 DTD = "/usr/share/resource-agents/ra-api-1.dtd"
 
@@ -25,6 +26,18 @@ def test_metadata_advertises_timeouts_above_boot_and_stop_timeout():
     actions = {a.get("name"): a.get("timeout") for a in root.iter("action")}
     assert actions["start"] == "330s" and actions["stop"] == "270s"
     assert set(actions) == {"start", "stop", "monitor", "validate-all", "meta-data"}
+    assert (root.get("version"), root.find("version").text) == ("1.1", "1.1")  # OCF 1.1
+    monitors = [(a.get("depth"), a.get("interval")) for a in root.iter("action") if a.get("name") == "monitor"]
+    assert monitors == [("0", "10s"), ("10", "60s")]
+
+
+def test_metadata_advertises_the_timeouts_the_module_writes():
+    root = ET.fromstring(ocfagent.metadata().split("\n", 2)[2])
+    advertised = {(a.get("name"), a.get("interval", "0s")): a.get("timeout") for a in root.iter("action")
+                  if a.get("depth", "0") == "0"}
+    site = pacemaker.wanted_group(request()).find("primitive[@id='cjc-jobsite-site']")
+    written = {(op.get("name"), op.get("interval")): op.get("timeout") for op in site.iter("op")}
+    assert written == {key: advertised[key] for key in written}  # start, stop, monitor: same timeouts and interval
     params = {p.get("name"): (p.get("required"), p.find("content").get("default")) for p in root.iter("parameter")}
     assert params == {"site": ("1", ""), "db_path": ("1", ""), "root": ("0", "/")}
     assert all(p.find("shortdesc") is not None and p.find("longdesc") is not None for p in root.iter("parameter"))
@@ -69,6 +82,8 @@ def test_actions_without_a_site(agent, tmp_path):
     recurring = run(path, "monitor", dict(params, OCF_RESKEY_CRM_meta_interval="10000"))
     assert recurring.returncode == 7 and "not accessible on this node" in recurring.stderr
     assert run(path, "stop", params).returncode == 0  # stopping a stopped site succeeds
+    start = run(path, "start", params)
+    assert start.returncode == 1 and "not accessible on this node" in start.stderr  # soft: 5 would ban the node
     no_engine = dict(params, OCF_RESKEY_root=str(tmp_path / "empty"))
     assert run(path, "monitor", dict(no_engine, OCF_RESKEY_CRM_meta_interval="0")).returncode == 7
     assert run(path, "validate-all", no_engine).returncode == 5
@@ -99,48 +114,11 @@ def test_options_shape_the_group():
     assert [p.get("id") for p in group.findall("primitive")] == ["cjc-jobsite-ip", "cjc-jobsite-fs",
                                                                  "cjc-jobsite-site"]
     meta = {n.get("name"): n.get("value") for n in group.find("meta_attributes")}
-    assert meta == {"resource-stickiness": "100"}
-    site = group.find("primitive[@id='cjc-jobsite-site']")
-    assert {n.get("name"): n.get("value") for n in site.find("meta_attributes")} == {
-        "migration-threshold": "1", "failure-timeout": "60"}
+    assert meta == {"resource-stickiness": "100", "migration-threshold": "1", "failure-timeout": "60"}
+    assert group.find("primitive[@id='cjc-jobsite-site']").find("meta_attributes") is None
     assert group.find(".//nvpair[@name='nic']").get("value") == "eth0"
     assert {n.get("name"): n.get("value") for n in group.find("primitive[@id='cjc-jobsite-fs']").iter("nvpair")} \
         == {"device": "/dev/sdb1", "directory": "/mnt/jobdb", "fstype": "xfs"}
-
-
-def current_with(group):
-    resources = ET.Element("resources")
-    resources.append(group)
-    return {"resources": resources, "constraints": ET.Element("constraints"), "timings": DEFAULT_TIMINGS}
-
-
-def test_operator_target_role_is_not_drift_and_is_kept(tmp_path):
-    agent_file = tmp_path / "cjcsite"
-    agent_file.write_text("")
-    req = request(options={"migration_threshold": 1})
-    group = pacemaker.wanted_group(req)
-    meta = ET.SubElement(group, "meta_attributes", id="cjc-jobsite-meta_attributes")
-    ET.SubElement(meta, "nvpair", id="x-target-role", name="target-role", value="Stopped")
-    backend = pacemaker.PacemakerBackend()
-    assert backend.plan(req, current_with(group), agent=str(agent_file)).changed is False
-    plan = backend.plan(request(options={"migration_threshold": 1, "resource_stickiness": 50}),
-                        current_with(group), agent=str(agent_file))
-    assert [(a["action"], a["id"]) for a in plan.actions] == [
-        ("replace", "cjc-jobsite-meta_attributes"), ("wait", "cjc-jobsite")]
-    replaced = ET.fromstring(plan.actions[0]["argv"][-1])
-    assert {n.get("name"): n.get("value") for n in replaced} == {"resource-stickiness": "50",
-                                                                 "target-role": "Stopped"}
-
-
-def test_a_new_member_replaces_the_group(tmp_path):
-    agent_file = tmp_path / "cjcsite"
-    agent_file.write_text("")
-    group = pacemaker.wanted_group(request())
-    fs = {"device": "/dev/sdb1", "directory": "/mnt/jobdb", "fstype": "xfs"}
-    plan = pacemaker.PacemakerBackend().plan(request(options={"filesystem": fs}), current_with(group),
-                                             agent=str(agent_file))
-    assert [(a["action"], a["id"]) for a in plan.actions] == [("replace", "cjc-jobsite"), ("wait", "cjc-jobsite")]
-    assert plan.result["resources"]["filesystem"] == "cjc-jobsite-fs"
 
 
 def test_wait_for_group_reads_crm_mon():
@@ -153,3 +131,32 @@ def test_wait_for_group_reads_crm_mon():
     with pytest.raises(products.ProductError, match="resource group g was not started within 0 s"):
         pacemaker.wait_for_group(lambda argv, env: (0, stopped, ""), "g", "started", 0, sleep=lambda s: None)
     assert pacemaker.wait_for_group(lambda argv, env: (0, stopped, ""), "g", "stopped", 1) is None
+
+
+def test_a_vanished_disk_under_a_site_started_here_is_a_failure_until_stopped(agent, tmp_path):
+    """The start's mark says this node runs the site: without its disk nothing of it can be read, so the
+    recurring monitor fails (the cluster stops it here) instead of "not running" (it would start it elsewhere
+    without a stop here). The stop ends what is left and removes the mark."""
+    path, layout = agent
+    marks = tmp_path / "rsctmp"
+    marks.mkdir()
+    params = {"OCF_RESKEY_site": "s.example.com", "OCF_RESKEY_db_path": str(tmp_path / "gone"),
+              "OCF_RESKEY_root": layout.root, "HA_RSCTMP": str(marks), "OCF_RESOURCE_INSTANCE": "cjc-s-site"}
+    mark = marks / "cjcsite-cjc-s-site.serving"
+    mark.write_text("%d\n" % (2 ** 22 + 17))  # the cjcpw it started: no longer alive
+    recurring = dict(params, OCF_RESKEY_CRM_meta_interval="10000")
+    failed = run(path, "monitor", recurring)
+    assert failed.returncode == 1 and "vanished under the site started on this node" in failed.stderr
+    assert run(path, "monitor", dict(params, OCF_RESKEY_CRM_meta_interval="0")).returncode == 7  # a probe
+    assert run(path, "stop", params).returncode == 0 and not mark.exists()
+    assert run(path, "monitor", recurring).returncode == 7
+
+
+@pytest.mark.parametrize("timeout_ms, wanted, expected", [
+    (None, 190, 190), ("20000", 190, 20 - ocfagent.RESERVE), ("600000", 190, 190), ("2000", 190, 1.0),
+    ("junk", 190, 190)])
+def test_deadlines_fit_inside_the_actions_cluster_timeout(timeout_ms, wanted, expected):
+    environ = {} if timeout_ms is None else {"OCF_RESKEY_CRM_meta_timeout": timeout_ms}
+    agent = ocfagent.SiteAgent(environ)
+    before = time.monotonic()
+    assert expected - 0.5 <= agent.deadline(wanted) - before <= expected + 0.5

@@ -69,11 +69,13 @@ def request(**extra):
                                              dependencies=["jobdb-fs"]), **extra))
 
 
-def cib(*elements):
-    root = ET.Element("resources")
-    for element in elements:
-        root.append(element)
-    return root
+def current():
+    """A CIB as ``cibadmin --empty`` makes it, with the dependency's resource (the plan is pure)."""
+    root = ET.fromstring('<cib validate-with="pacemaker-3.9" epoch="1" num_updates="0" admin_epoch="0">'
+                         '<configuration><crm_config/><nodes/><resources><primitive id="jobdb-fs" class="ocf" '
+                         'provider="heartbeat" type="Filesystem"/></resources><constraints/></configuration>'
+                         '<status/></cib>')
+    return {"cib": root, "timings": DEFAULT_TIMINGS}
 
 
 @pytest.fixture
@@ -84,57 +86,25 @@ def agent(tmp_path):
 
 
 def test_pacemaker_plan_creates_group_and_constraints(agent):
-    current = {"resources": cib(), "constraints": ET.Element("constraints"), "timings": DEFAULT_TIMINGS}
-    plan = pacemaker.PacemakerBackend().plan(request(), current, agent=agent)
+    plan = pacemaker.PacemakerBackend().plan(request(), current(), agent=agent)
     assert plan.changed
     assert plan.actions[-1] == {"action": "wait", "id": "cjc-jobsite", "until": "started", "seconds": 120}
-    assert [(a["action"], a["argv"][:4]) for a in plan.actions[:-1]] == [
-        ("create", ["cibadmin", "--create", "--scope", "resources"]),
-        ("create", ["cibadmin", "--create", "--scope", "constraints"]),
-        ("create", ["cibadmin", "--create", "--scope", "constraints"])]
-    group = ET.fromstring(plan.actions[0]["argv"][5])
-    assert [p.get("id") for p in group] == ["cjc-jobsite-ip", "cjc-jobsite-site"]
+    assert [(a["action"], a.get("id")) for a in plan.actions[:-1]] == [
+        ("create", "cjc-jobsite"), ("create", "cjc-jobsite-after-jobdb-fs"), ("create", "cjc-jobsite-with-jobdb-fs"),
+        ("patch", None)]
+    group = plan.result["cib"]["planned"].find("configuration/resources/group")
+    assert [p.get("id") for p in group.findall("primitive")] == ["cjc-jobsite-ip", "cjc-jobsite-site"]
     site = group.find("primitive[@id='cjc-jobsite-site']")
     assert (site.get("class"), site.get("provider"), site.get("type")) == ("ocf", "cjc", "cjcsite")
     ops = {op.get("name"): op.get("timeout") for op in site.iter("op")}
     assert ops == {"start": "210s", "stop": "210s", "monitor": "30s"}  # BOOT/STOP_TIMEOUT 180 + 30
     nv = {n.get("name"): n.get("value") for n in group.iter("nvpair")}
     assert nv == {"ip": "10.213.0.100", "cidr_netmask": "24", "site": "jobsite.example.com",
-                  "db_path": "/mnt/jobdb", "root": "/"}
+                  "db_path": "/mnt/jobdb", "root": "/", "resource-stickiness": "100"}
     assert plan.result["resources"] == {"group": "cjc-jobsite", "site": "cjc-jobsite-site", "ip": "cjc-jobsite-ip"}
-
-
-def test_pacemaker_plan_is_idempotent_and_replaces_drift(agent):
-    req = request()
-    group = pacemaker.wanted_group(req)
-    constraints = ET.Element("constraints")
-    for element in pacemaker.wanted_constraints(req):
-        constraints.append(element)
-    current = {"resources": cib(group), "constraints": constraints, "timings": DEFAULT_TIMINGS}
-    assert pacemaker.PacemakerBackend().plan(req, current, agent=agent).changed is False
-    drifted = request(monitor_interval=20)
-    plan = pacemaker.PacemakerBackend().plan(drifted, current, agent=agent)
-    # only the members that differ (both monitor ops changed), then the bounded wait
-    assert [(a["action"], a["id"]) for a in plan.actions] == [
-        ("replace", "cjc-jobsite-ip"), ("replace", "cjc-jobsite-site"), ("wait", "cjc-jobsite")]
-    assert plan.before != plan.after
-
-
-def test_pacemaker_absent_deletes_constraints_then_group(agent):
-    req = request(state="absent")
-    constraints = ET.Element("constraints")
-    for element in pacemaker.wanted_constraints(req):
-        constraints.append(element)
-    current = {"resources": cib(pacemaker.wanted_group(req)), "constraints": constraints,
-               "timings": DEFAULT_TIMINGS}
-    plan = pacemaker.PacemakerBackend().plan(req, current, agent=agent)
-    assert [a["action"] for a in plan.actions[:2]] == ["stop", "wait"]  # target-role=Stopped, then wait
-    assert [a["argv"][-1] for a in plan.actions[2:]] == [
-        '<rsc_order id="cjc-jobsite-after-jobdb-fs"/>', '<rsc_colocation id="cjc-jobsite-with-jobdb-fs"/>',
-        '<group id="cjc-jobsite"/>']
+    assert current()["cib"].find("configuration/resources/group") is None  # planning changed nothing read
 
 
 def test_pacemaker_refuses_without_agent(tmp_path):
-    current = {"resources": cib(), "constraints": ET.Element("constraints"), "timings": DEFAULT_TIMINGS}
     with pytest.raises(products.ProductError, match="ocf:cjc:cjcsite is not installed"):
-        pacemaker.PacemakerBackend().plan(request(), current, agent=os.path.join(str(tmp_path), "none"))
+        pacemaker.PacemakerBackend().plan(request(), current(), agent=os.path.join(str(tmp_path), "none"))

@@ -31,6 +31,7 @@ import collections
 import ipaddress
 import re
 
+from ...config.siteconf import MONITOR_INTERVAL
 from ...errors import CjcError, ConfigError
 from ...site.names import check_hostname_syntax
 from ...site.registry import check_db_path_syntax
@@ -60,7 +61,7 @@ def default_service_name(site):
     return "cjc-" + site.split(".")[0]
 
 
-def make_request(product, site, db_path, address=None, service_name=None, monitor_interval=10,
+def make_request(product, site, db_path, address=None, service_name=None, monitor_interval=MONITOR_INTERVAL,
                  dependencies=(), state=PRESENT, options=None, root="/", config_dir=None):
     """A checked ServiceRequest, or ConfigError naming the bad value."""
     check_hostname_syntax(site)
