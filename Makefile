@@ -100,13 +100,17 @@ clean:
 #   make torture [N=200]   crash torture, N trials (default 20)
 #   make fuzz [N=10000]    netdaemon fuzzing, N frames (default 10000)
 #   make bench             every bench/*.py, one table (figure, value, target, pass/fail)
-.PHONY: torture fuzz bench
+#   make bench-peer        bench/peers/side_by_side.py: this engine and stock Slurm (installed from the
+#                          Debian packages when missing) in one run, with the ratios; never in make test
+.PHONY: torture fuzz bench bench-peer
 torture: venv apt-deps
 	$(PY) tests/reliability/torture.py -n $(or $(N),20)
 fuzz: venv apt-deps
 	$(PY) tests/reliability/fuzz.py -n $(or $(N),10000)
 bench: venv apt-deps apt-deps-pacemaker collection-link
 	$(PY) tests/reliability/benchtable.py
+bench-peer: venv apt-deps
+	$(PY) bench/peers/side_by_side.py
 
 # Pacemaker failover (docs/pacemaker.md):
 #   make drill [TRIGGERS=kill_cjcpw,standby,kill_node,split_brain]   a lab of its own, every job's fate

@@ -183,6 +183,13 @@ def test_strict_check_accepts_range_values():
     ("common", "maintenance", "ON", "ON"),
     ("site", "ipaddress", "192.168.1.100", "192.168.1.100"),
     ("site", "nqs_port", "607", "607"),
+    ("site", "history_retention", "7d", "7d"),
+    ("site", "history_retention", "007d", "7d"),
+    ("site", "history_retention", "60m", "60m"),
+    ("site", "history_retention", "3600s", "3600s"),
+    ("site", "history_retention", "36500d", "36500d"),
+    ("site", "history_retention", "OFF", "OFF"),
+    ("site", "history_export", "ON", "ON"),
 ])
 def test_daemon_conf_valid_values(scope, key, value, normal):
     assert daemonconf.check_value(scope, key, value) == normal
@@ -194,6 +201,14 @@ def test_daemon_conf_valid_values(scope, key, value, normal):
     ("site", "ipaddress", "192.168.1.300", "ipaddress=192.168.1.300 is not an IPv4 address"),
     ("site", "nqs_port", "70000", "nqs_port=70000 is not a TCP port number"),
     ("common", "ipaddress", "10.0.0.1", "common daemon.conf has no key 'ipaddress'"),
+    ("site", "history_retention", "59m", "history_retention=59m is not valid: a time from 1h to 36500d"),
+    ("site", "history_retention", "36501d", "history_retention=36501d is not valid"),
+    ("site", "history_retention", "7", "history_retention=7 is not valid"),
+    ("site", "history_retention", "7w", "history_retention=7w is not valid"),
+    ("site", "history_retention", "-1d", "history_retention=-1d is not valid"),
+    ("site", "history_retention", "d", "history_retention=d is not valid"),
+    ("site", "history_retention", "", "history_retention= is not valid"),
+    ("site", "history_export", "yes", "history_export=yes is not valid: use ON or OFF"),
 ])
 def test_daemon_conf_bad_values(scope, key, value, message):
     with pytest.raises(ConfigError) as err:
@@ -208,6 +223,18 @@ def test_daemon_conf_load_reports_bad_values_and_unknown_keys(tmp_path):
     assert [str(d).split(":")[1] for d in diagnostics] == ["2", "1"]
     assert "ipaddress=10.0.0.300 is not an IPv4 address" in str(diagnostics[1])
     assert "unknown key 'ipcheck'" in str(diagnostics[0])
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("", (7 * 86400, False)),
+    ("history_retention=12h\nhistory_export=ON\n", (12 * 3600, True)),
+    ("history_retention=OFF\n", (None, False)),
+    ("history_retention=5s\nhistory_export=maybe\n", (7 * 86400, False)),  # bad values: reported, defaults
+])
+def test_history_retention_of_a_site(tmp_path, text, expected):
+    path = write(tmp_path, text)
+    site = type("Site", (), {"daemon_conf": path})()
+    assert daemonconf.history_retention(site) == expected
 
 
 def test_values_with_newlines_are_refused(tmp_path):

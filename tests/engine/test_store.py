@@ -27,7 +27,7 @@ def spool(tmp_path):
 def test_new_database_has_the_default_queues_and_the_current_schema(spool):
     create_store(spool)
     with open_store(spool) as store:
-        assert store.version() == SCHEMA_VERSION == 4
+        assert store.version() == SCHEMA_VERSION == 5
         queues = [(q.name, q.type, q.priority, q.destination) for q in queue_status(store)]
         assert queues == [("guilb_def", "PIPE", 10, "guibs_1"), ("guibs_1", "BATCH", 10, None)]
         assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -49,6 +49,10 @@ def test_older_database_is_upgraded_once_and_keeps_its_data(spool):
         assert store.db.execute("SELECT count(*) FROM peer_nonces").fetchone()[0] == 0
         assert store.db.execute("SELECT count(*) FROM machines").fetchone()[0] == 0
         assert store.db.execute("SELECT count(*) FROM queues").fetchone()[0] == 2  # defaults not made twice
+        # the expired requests are found through their index, not by a walk through every request
+        plan = store.db.execute("EXPLAIN QUERY PLAN SELECT id FROM jobs INDEXED BY jobs_finished_by_end WHERE "
+                                "state IN ('EXITED', 'DELETED', 'MIGRATED') AND ended < 1 ORDER BY ended").fetchall()
+        assert "USING INDEX jobs_finished_by_end" in str([tuple(row) for row in plan])
     with open_store(spool) as store:
         assert store.version() == SCHEMA_VERSION
 

@@ -3,7 +3,9 @@
 * common ``/usr/lib/nqs/rc/daemon.conf``: ``local_daemon=SITE|OFF``, ``maintenance=ON|OFF``;
 * local site ``/usr/lib/nqs/daemon.conf`` and cluster site ``<db>/nqs/daemon.conf``:
   ``ipaddress=<IPv4>`` (for a cluster site: the relocatable address), the ports, and
-  ``job_output_limit=<bytes>`` (per job and stream, default 1 MiB: docs/job-engine.md).
+  ``job_output_limit=<bytes>`` (per job and stream, default 1 MiB), and the retention of
+  finished work, ``history_retention=<N>s|m|h|d|OFF`` (default 7d) and
+  ``history_export=ON|OFF`` (docs/job-engine.md "Retention").
 
 Unknown keys are kept untouched on edit and reported (the real product knows many
 more keys; this engine does not act on them).
@@ -20,6 +22,12 @@ NQS_PORT_DEFAULT = 607
 COMAGENT_PORT_DEFAULT = 611
 JOB_OUTPUT_LIMIT_DEFAULT = 1024 * 1024
 JOB_OUTPUT_LIMIT_RANGE = (4096, 64 * 1024 * 1024)  # the tracker of a run must fit in replies (net/wire.py)
+# How long finished work is kept: a site setting for every kind of history (requests and their
+# trackers here; job-network trackers apply the same). OFF keeps it forever.
+HISTORY_RETENTION_DEFAULT = "7d"
+HISTORY_RETENTION_MIN = 3600  # a re-send of a routed request finds its first copy (docs/job-engine.md)
+HISTORY_RETENTION_MAX = 100 * 365 * 86400
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def _choice(*allowed):
@@ -50,9 +58,21 @@ def _output_limit(key, value):
     return str(int(value))
 
 
+def _retention(key, value):
+    if value == "OFF":
+        return value
+    number, unit = value[:-1], value[-1:]
+    seconds = int(number) * _UNITS[unit] if number.isdigit() and unit in _UNITS else None
+    if seconds is None or not HISTORY_RETENTION_MIN <= seconds <= HISTORY_RETENTION_MAX:
+        raise ConfigError("%s=%s is not valid: a time from 1h to 36500d, a number and its unit s, m, h or d "
+                          "(like 7d or 12h), or OFF to keep finished work forever" % (key, value))
+    return "%d%s" % (int(number), unit)
+
+
 KEYS = {
     COMMON: {"local_daemon": _choice("SITE", "OFF"), "maintenance": _choice("ON", "OFF")},
-    SITE: {"ipaddress": _ipv4, "nqs_port": _port, "comagent_port": _port, "job_output_limit": _output_limit},
+    SITE: {"ipaddress": _ipv4, "nqs_port": _port, "comagent_port": _port, "job_output_limit": _output_limit,
+           "history_retention": _retention, "history_export": _choice("ON", "OFF")},
 }
 
 
@@ -102,13 +122,28 @@ def comagent_endpoints(site):
     return found
 
 
-def job_output_limit(site):
-    """Bytes of stdout and of stderr a job of ``site`` keeps (its ``job_output_limit``).
-
-    The default when the file cannot be read: netdaemon and comagent report its problems.
-    """
+def _site_settings(site):
+    """The settings of ``site``'s daemon.conf; none when it cannot be read (netdaemon and
+    comagent report its problems, and the defaults apply)."""
     try:
-        settings, _diagnostics = load_daemon_conf(site.daemon_conf, SITE)
+        return load_daemon_conf(site.daemon_conf, SITE)[0]
     except ConfigError:
-        settings = {}
-    return int(settings.get("job_output_limit", JOB_OUTPUT_LIMIT_DEFAULT))
+        return {}
+
+
+def job_output_limit(site):
+    """Bytes of stdout and of stderr a job of ``site`` keeps (its ``job_output_limit``)."""
+    return int(_site_settings(site).get("job_output_limit", JOB_OUTPUT_LIMIT_DEFAULT))
+
+
+def history_retention(site):
+    """(seconds finished work of ``site`` is kept, or None: forever; whether purged history is
+    first exported): its ``history_retention`` and ``history_export``.
+
+    One setting for all of a site's history: finished requests with their trackers, and any
+    other tracker kept in the site database (docs/job-engine.md "Retention").
+    """
+    settings = _site_settings(site)
+    value = settings.get("history_retention", HISTORY_RETENTION_DEFAULT)
+    seconds = None if value == "OFF" else int(value[:-1]) * _UNITS[value[-1]]
+    return seconds, settings.get("history_export", "OFF") == "ON"

@@ -14,8 +14,9 @@ Start, in this order (the pid record is written only at the end, when it serves)
   6. write ``run/nqsdaemon.pid``.
 
 Then loop: act on recorded signals, reap children, route pipe queues, dispatch
-batch jobs within run limits, signal jobs asked to be deleted, answer local
-requests; sleep until a signal, a poke or the next tick.
+batch jobs within run limits, signal jobs asked to be deleted, purge finished
+requests past the site's retention (a few short batches, :mod:`..jobs.retention`),
+answer local requests; sleep until a signal, a poke or the next tick.
 
 SIGTERM is an orderly stop (exit 0): dispatching stops, every running job's
 process group gets SIGTERM, the daemon waits for them (the supervisor's deadline
@@ -48,7 +49,8 @@ from ..site import endpoints
 from ..site.log import DaemonLog
 from ..errors import CjcError
 from ..jobs.jobstore import JobStore, RunEnd
-from ..config.daemonconf import job_output_limit
+from ..config.daemonconf import history_retention, job_output_limit
+from ..jobs.retention import purge_expired
 from ..jobs.spawn import JobStartError, cap_output, describe_status, read_output, remove_run_files, spawn_job
 from ..net.credential import node_credentials
 from ..net.peers import remote_call
@@ -103,6 +105,8 @@ class NqsDaemon:
         self.unwritten = []      # [(what, write)]: records the full disk refused, oldest first
         self.disk_full = None    # the SiteDiskFull of the current episode, or None
         self.output_limit = job_output_limit(site)
+        self.retention = history_retention(site)  # (seconds or None: forever, export first?)
+        self.export_failed = False  # the last purge could not export: logged once per episode
         self.bound = []          # the socket files this daemon made (removed at its end)
 
     # ------------------------------------------------------------ start
@@ -226,6 +230,7 @@ class NqsDaemon:
                     self._signal_deletes()
                     self._route()
                     self._dispatch()
+                    self._purge()
             except SiteDiskFull as err:
                 self._disk_is_full(err, "dispatch and routing pause")
             if self.stopping and not self.children:
@@ -430,6 +435,21 @@ class NqsDaemon:
         if failed or no_room:
             finished = self.jobs.record_ended(failed, self._output) if failed else []
             remove_run_files(self.site.spool, finished + [job_id for job_id, _why in no_room])
+
+    def _purge(self):
+        """Finished requests past the retention leave the database (after dispatch: never before it)."""
+        try:
+            purged = purge_expired(self.jobs, self.site.spool, self.retention)
+        except OSError as err:  # the export file: its disk full or gone; nothing is purged unexported
+            if disk_full(err):
+                raise SiteDiskFull("site disk full: purged history could not be exported (%s)" % err.strerror)
+            if not self.export_failed:
+                self.log.error("purge of finished requests paused: history export failed: %s" % err)
+            self.export_failed = True
+            return
+        self.export_failed = False
+        if purged:
+            self.log.info("purged %d finished request(s) older than the site's history_retention" % purged)
 
     def _spawn(self, job):
         """Start one job (in a spawner thread: the fork/exec latencies of a batch overlap)."""

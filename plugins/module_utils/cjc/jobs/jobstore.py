@@ -11,6 +11,7 @@ Network I/O never happens inside a transaction: routing to another site is
 ``release_route`` (a second one); see "Routing to another site" in docs/job-engine.md.
 """
 
+import base64
 import dataclasses
 import json
 import re
@@ -19,6 +20,11 @@ import time
 
 from ..errors import NqsError
 from .store import BATCH, DELETED, EXITED, MIGRATED, PIPE, QUEUED, RESTART_ATTRIBUTES, ROUTING, RUNNING, StoreError
+
+FINISHED = (EXITED, DELETED, MIGRATED)  # final states: nothing leaves them, retention may purge them
+# The term of the partial index jobs_finished_by_end (store.py), literally: SQLite uses a partial
+# index only for a query that repeats its term, never with bound parameters.
+_FINISHED_TERM = "state IN (%s)" % ", ".join("'%s'" % state for state in FINISHED)
 
 # Every allowed state change of a job, (from, to) -> what it is. _move refuses anything else,
 # and tests/unit/plugins/module_utils/cjc/jobs/test_transitions.py walks the whole table.
@@ -652,3 +658,53 @@ class JobStore:
                       ended=None if outcome.to == QUEUED else now)
                 if outcome.stop_queue:
                     db.execute("UPDATE queues SET started = 0 WHERE name = ?", (outcome.queue,))
+
+    # ------------------------------------------------------------ retention
+
+    def expired(self, before, limit):
+        """Request numbers of up to ``limit`` finished requests that ended before ``before``,
+        the oldest end first (a read; the partial index jobs_finished_by_end serves it, named:
+        the planner would otherwise walk jobs_by_state through every finished request).
+
+        The highest request number is never among them: SQLite gives a new row the highest
+        number plus one, so keeping that row keeps request numbers from ever being reused (a
+        peer keys routed requests by them, docs/job-engine.md "Routing to another site").
+        """
+        with self._store.snapshot() as db:
+            return [row[0] for row in db.execute(
+                "SELECT id FROM jobs INDEXED BY jobs_finished_by_end WHERE %s AND ended < ? "
+                "AND id < (SELECT max(id) FROM jobs) ORDER BY ended LIMIT ?" % _FINISHED_TERM, (before, int(limit)))]
+
+    def histories(self, job_ids):
+        """[dict] the whole record of each of ``job_ids``: the request (its script in base64), its
+        events and the output of its runs (base64), for an export before a purge (a read)."""
+        with self._store.snapshot() as db:
+            found = []
+            for job_id in job_ids:
+                row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+                if row is None:
+                    continue
+                job = dict(row)
+                job["script"] = base64.b64encode(job["script"]).decode("ascii")
+                events = [dict(e) for e in db.execute(
+                    "SELECT at, state, message FROM events WHERE job_id = ? ORDER BY id", (job_id,))]
+                outputs = [dict(o, stdout=base64.b64encode(o["stdout"]).decode("ascii"),
+                                stderr=base64.b64encode(o["stderr"]).decode("ascii"))
+                           for o in db.execute("SELECT * FROM outputs WHERE job_id = ? ORDER BY run", (job_id,))]
+                found.append({"job": job, "events": events, "outputs": outputs})
+            return found
+
+    def purge(self, job_ids, before):
+        """Remove each of ``job_ids`` that is still finished and ended before ``before``, with its
+        events and outputs, in one transaction; the request numbers removed."""
+        with self._store.transaction("purge") as db:
+            marks = ", ".join("?" * len(job_ids))
+            gone = [row[0] for row in db.execute(
+                "SELECT id FROM jobs WHERE id IN (%s) AND state IN (?, ?, ?) AND ended < ? ORDER BY id" % marks,
+                list(job_ids) + list(FINISHED) + [before])]
+            if gone:
+                marks = ", ".join("?" * len(gone))
+                for table, column in (("events", "job_id"), ("outputs", "job_id"), ("jobs", "id")):
+                    # table and column names from this line, never from input
+                    db.execute("DELETE FROM %s WHERE %s IN (%s)" % (table, column, marks), gone)
+            return gone

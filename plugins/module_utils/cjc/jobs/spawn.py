@@ -79,6 +79,11 @@ def job_environment(site, job, user):
     return env
 
 
+def _identity(uid, gid, groups):
+    """What a process may do as (``uid``, ``gid``, supplementary ``groups``): its primary group is a member."""
+    return uid, gid, frozenset(groups) | {gid}
+
+
 def spawn_job(site, job, stdin=None):
     """Start ``job`` (a :class:`~.jobstore.Job`); returns its Popen. Raises JobStartError.
 
@@ -93,8 +98,10 @@ def spawn_job(site, job, stdin=None):
     if os.geteuid() == 0:
         groups = os.getgrouplist(user.pw_name, user.pw_gid)
         # Same identity as the daemon (root jobs): no credential change, which lets
-        # subprocess use vfork() -- several times cheaper than fork() of the daemon.
-        if (user.pw_uid, user.pw_gid, sorted(set(groups))) != (os.getuid(), os.getgid(), sorted(set(os.getgroups()))):
+        # subprocess use vfork() -- several times cheaper than fork() of the daemon. The
+        # primary group counts as a member either way: root's group list is [0] while a
+        # daemon started without supplementary groups has [], the same identity.
+        if _identity(user.pw_uid, user.pw_gid, groups) != _identity(os.getuid(), os.getgid(), os.getgroups()):
             credentials = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": groups}
     elif user.pw_uid != os.geteuid():
         raise JobStartError("nqsdaemon does not run as root and cannot run jobs of %s" % user.pw_name)
