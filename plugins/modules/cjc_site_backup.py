@@ -57,7 +57,8 @@ options:
     type: path
   only_where_running:
     description:
-      - With V(true), a node where the site does not run makes no backup (changed false, RV(skipped_reason)): run the
+      - >-
+        With V(true), a node where the site does not run makes no backup (changed false, RV(skipped_reason)): run the
         task on every node and exactly the node running the site backs it up.
       - With V(false), the node backs up the site whenever its database is readable here (a stopped site).
     type: bool

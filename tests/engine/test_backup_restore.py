@@ -76,7 +76,7 @@ def test_a_backup_taken_while_jobs_run_restores_every_request_and_definition_on_
         while census(host_db + "/nqs/private/nqs.db")["jobs_by_state"].get("EXITED", 0) < 1:
             assert time.monotonic() < deadline, "the first request never finished"
             time.sleep(0.1)
-        running = [qsub(lab, site, "guibs_1", "sleep 300\n") for _ in range(2)]
+        running = [qsub(lab, site, "guibs_1", "sleep 300\n") for _n in range(2)]
         queued = [qsub(lab, site, "held", "echo held %d\n" % n) for n in range(3)]
         deadline = time.monotonic() + 20
         while census(host_db + "/nqs/private/nqs.db")["jobs_by_state"].get("RUNNING", 0) < 2:
