@@ -27,6 +27,7 @@ import socket
 from ..config.fileio import fsync_dir, write_atomic
 from ..errors import SiteError
 from ..jobs import store
+from ..site import status as site_status
 from ..site.registry import SITEINFO, Registry
 
 MANIFEST = "manifest.json"
@@ -57,7 +58,8 @@ def plan_backup(layout, name, dest, only_where_running=False, now=None):
     """
     registry = Registry(layout)
     site = registry.find(name) if only_where_running else registry.require(name)
-    runs_here = site is not None and site.available and (site.daemon_pid() is not None or site.cjcpw_pid() is not None)
+    status = site_status.read_status(site) if site is not None and site.available else None
+    runs_here = status is not None and (site_status.daemon_pid(status) or site_status.owner_pid(status)) is not None
     if only_where_running and not runs_here:
         return BackupPlan(site, dest, None, {}, None, False, "site %s does not run on this node" % name)
     if not site.available or not os.path.isfile(store.db_path(site.spool)):
