@@ -112,7 +112,7 @@ def main():
         ratios[kind] = got / max(seq, thr)
         print("%-4s jobs: spawn floor sequential %6.0f/s, threaded (%d) %6.0f/s; nqsdaemon %6.0f/s = %.2fx the "
               "better floor (median of %d rounds of %d)" % (kind, seq, SPAWN_THREADS, thr, got, ratios[kind],
-                                                             args.rounds, args.count))
+                                                            args.rounds, args.count))
     worst = min(ratios, key=ratios.get)
     result("dispatch of user jobs / spawn floor (root jobs %.2fx)" % ratios["root"], ratios["user"], "x floor",
            ">= %.1f each" % TARGET, ratios[worst] >= TARGET)

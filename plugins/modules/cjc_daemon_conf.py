@@ -62,7 +62,7 @@ options:
         the same run had made these, for a check run before the first build (docs/check-mode.md).
       - V(engine) the engine installed (a node file is planned as a new file);
         V(site_db) the site database at I(db_path) made by C(cjcmksite) (its files are planned as
-        C(cjcmksite) writes them: C(daemon.conf) with C(ipaddress=)I(site_address), no C(site.conf)).
+        C(cjcmksite) writes them - C(daemon.conf) with C(ipaddress=)I(site_address), no C(site.conf)).
       - Each check made on an assumption is returned in RV(pending).
     type: list
     elements: str

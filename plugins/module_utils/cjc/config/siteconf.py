@@ -120,6 +120,7 @@ def check_value(key, value):
                           % (key, value, low, high))
     return str(effective)
 
+
 #: seconds the cluster gives one monitor of the site (the OCF meta-data advises it, the CIB op uses it)
 MONITOR_TIMEOUT = 30
 #: seconds between two monitors of the site unless the operator says otherwise (cjc_cluster_service's default)

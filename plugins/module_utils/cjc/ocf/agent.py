@@ -55,7 +55,6 @@ from ..site import endpoints
 from ..site import status as site_status
 from ..errors import CjcError
 from ..config.layout import C_LOCALE, CJCPW, Layout
-from ..site.ownership import OWNER_RECORD
 from ..config.daemonconf import comagent_endpoints
 from ..config.siteconf import DEFAULT_TIMINGS, MONITOR_INTERVAL, MONITOR_TIMEOUT, TIMEOUT_MARGIN, load_site_conf
 from ..site.registry import check_db_path_syntax, cluster_site

@@ -36,4 +36,3 @@ class Assumed:
         if pending not in self.pending:
             self.pending.append(pending)
         return True
-

@@ -509,8 +509,8 @@ class PacemakerBackend:
                 elif action["action"] == "stop":
                     rc, out, err = run(action["argv"], C_LOCALE)
                     if rc != 0:
-                        raise CommandError("%s failed (rc=%d): %s" % (" ".join(action["argv"][:4]), rc,
-                                                                    (err or out).strip()),
+                        said = (err or out).strip()
+                        raise CommandError("%s failed (rc=%d): %s" % (" ".join(action["argv"][:4]), rc, said),
                                            argv=action["argv"], rc=rc, stdout=out, stderr=err)
                     applied = True
                 elif action["action"] == "patch":
