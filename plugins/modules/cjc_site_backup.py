@@ -78,7 +78,7 @@ options:
     type: path
 notes:
   - Job output files and the run records are not part of a backup (docs/backup.md).
-  - Keep backups off the site's shared disk: the module refuses I(dest) inside I(db_path) of the site.
+  - Keep backups off the site's shared disk - the module refuses I(dest) inside I(db_path) of the site.
 seealso:
   - module: cjc.cluster.cjc_site
 """
