@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.join(REPO, "plugins", "module_utils"))
 
 from cjc.plan.install import install_engine  # noqa: E402
 from cjc.config.layout import Layout  # noqa: E402
-from jobsite import USERS, Node, make_netns, make_root, make_users, remove_netns, remove_root, remove_users  # noqa: E402
+from jobsite import CLUSTER_KEY, USERS, Node, make_netns, make_root, make_users, remove_netns, remove_root, remove_users  # noqa: E402
 
 
 @pytest.fixture
@@ -89,6 +89,18 @@ def users():
     make_users()
     yield USERS
     remove_users()
+
+
+@pytest.fixture(scope="module")
+def engine_lab(cjc_lab_module):
+    """The module's two-node lab with the engine installed on every node (root /, the node's own
+    view) and the same cluster key on each, as the engine role provisions it (docs/security.md
+    "Peer machines")."""
+    for name in cjc_lab_module.node_names:
+        cjc_lab_module.nsx(name, sys.executable, "-m", "cjc.cli.install", "--root", "/",
+                           env=dict(os.environ, PYTHONPATH=os.path.join(REPO, "plugins", "module_utils")))
+        cjc_lab_module.write_file(name, "/usr/lib/nqs/etc/cluster.key", CLUSTER_KEY + "\n", mode=0o400)
+    return cjc_lab_module
 
 
 @pytest.fixture

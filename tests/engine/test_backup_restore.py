@@ -18,7 +18,6 @@ import pytest
 
 from cjc.jobs.requests import machine, map_remote_user, queue_status
 from cjc.jobs.store import census, open_store
-from jobsite import CLUSTER_KEY
 
 pytestmark = pytest.mark.netns
 
@@ -29,12 +28,8 @@ CLUSTER = "/usr/lib/nqs/cluster/"
 
 
 @pytest.fixture(scope="module")
-def lab(cjc_lab_module):
-    for node in cjc_lab_module.node_names:
-        cjc_lab_module.nsx(node, sys.executable, "-m", "cjc.cli.install", "--root", "/",
-                           env=dict(os.environ, PYTHONPATH=os.path.join(REPO, "plugins", "module_utils")))
-        cjc_lab_module.write_file(node, "/usr/lib/nqs/etc/cluster.key", CLUSTER_KEY + "\n", mode=0o400)
-    return cjc_lab_module
+def lab(engine_lab):
+    return engine_lab
 
 
 def on(lab, node, *argv, site=None, stdin=None):

@@ -5,29 +5,20 @@ install in its own /usr/lib/nqs, both see the shared disk at the same path.
 """
 
 import os
-import sys
 import time
 
 import pytest
 
 from cjc.site.processes import site_processes
-from jobsite import CLUSTER_KEY
 
 pytestmark = pytest.mark.netns
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CJCPW = "/usr/lib/nqs/cluster/cjcpw"
 
 
 @pytest.fixture(scope="module")
-def lab(cjc_lab_module):
-    """The module's lab with the engine installed on every node (root /, the node's own view)."""
-    for node in cjc_lab_module.node_names:
-        cjc_lab_module.nsx(node, sys.executable, "-m", "cjc.cli.install", "--root", "/",
-                           env=dict(os.environ, PYTHONPATH=os.path.join(REPO, "plugins", "module_utils")))
-        # the same cluster key on every node, as the engine role provisions it (docs/security.md "Peer machines")
-        cjc_lab_module.write_file(node, "/usr/lib/nqs/etc/cluster.key", CLUSTER_KEY + "\n", mode=0o400)
-    return cjc_lab_module
+def lab(engine_lab):
+    return engine_lab
 
 
 def on(lab, node, *argv):
